@@ -1,0 +1,1 @@
+"""Hydra sweeper plugin for lit_hpo (discovered through the ``hydra_plugins`` namespace)."""

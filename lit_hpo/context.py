@@ -1,0 +1,43 @@
+"""Which trial this process is running, passed through the environment.
+
+The worker sets these variables around each trial; :class:`~lit_hpo.HPOCallback` reads
+them. The environment (rather than a Python object) is what also reaches the extra
+processes a DDP strategy starts, so every rank agrees on whether it is in a study.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+STUDY_DIR = "LIT_HPO_STUDY_DIR"
+TRIAL_ID = "LIT_HPO_TRIAL_ID"
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    study_dir: str
+    trial_id: int
+
+
+def current(environ: MutableMapping[str, str] = os.environ) -> TrialContext | None:
+    """The trial this process runs, or ``None`` outside a study."""
+    study_dir, trial_id = environ.get(STUDY_DIR), environ.get(TRIAL_ID)
+    if not study_dir or trial_id is None:
+        return None
+    return TrialContext(study_dir, int(trial_id))
+
+
+@contextmanager
+def trial_context(
+    context: TrialContext, environ: MutableMapping[str, str] = os.environ
+) -> Iterator[None]:
+    """Set the trial context for the duration of the block."""
+    environ[STUDY_DIR], environ[TRIAL_ID] = context.study_dir, str(context.trial_id)
+    try:
+        yield
+    finally:
+        environ.pop(STUDY_DIR, None)
+        environ.pop(TRIAL_ID, None)

@@ -1,0 +1,149 @@
+"""What ``python train.py -m hpo=...`` does, behind the thin Hydra sweeper plugin.
+
+1. Split the command-line overrides: sweep expressions (``model.learning_rate=
+   tag(log,interval(0.001,1))``) become search-space dimensions and replace any
+   ``hpo.space`` entry for the same key; a plain override of a key in ``hpo.space``
+   (``model.learning_rate=0.05``) fixes it and removes it from the space; every other
+   override is passed unchanged to every trial.
+2. Validate everything (the ``hpo`` node, the space, one composed trial config) before a
+   worker starts.
+3. Open the journal, start a session, run the workers under the supervisor, and print
+   the summary table and the best line at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
+from lit_hpo.launcher import Supervisor
+from lit_hpo.overrides import domain_from_override
+from lit_hpo.results import load_study
+from lit_hpo.searcher import suggest
+from lit_hpo.spec import StudySpec, spec_from_config
+from lit_hpo.study import StudyClient
+from lit_hpo.worker import TaskRef, WorkerArgs, format_override
+
+
+class StudyConfigError(ValueError):
+    """The study's settings are invalid; raised before any worker starts."""
+
+
+def split_overrides(
+    hpo: dict[str, Any], overrides: list[Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Merge command-line overrides into the ``hpo`` node (a new dict).
+
+    Returns:
+        The ``hpo`` settings with the effective space and points, and the overrides to
+        pass to every trial.
+    """
+    hpo = dict(hpo)
+    space = dict(hpo.get("space") or {})
+    base: list[str] = []
+    for override in overrides:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            space[key] = domain_from_override(override).to_json()
+            continue
+        if key in space:
+            del space[key]
+        base.append(override.input_line)
+    points = [
+        {key: value for key, value in point.items() if key in space}
+        for point in hpo.get("points_to_evaluate") or []
+    ]
+    hpo["space"] = space
+    hpo["points_to_evaluate"] = [point for point in points if point]
+    return hpo, base
+
+
+def _check_trial_config(hydra_context: Any, config: Any, base: list[str], spec: StudySpec) -> None:
+    """Compose trial 0's config now, so a key the config lacks fails before any worker."""
+    sample = suggest(spec.space, spec.points_to_evaluate, spec.seed, 0)
+    overrides = base + [format_override(key, value) for key, value in sample.items()]
+    try:
+        hydra_context.config_loader.load_sweep_config(config, overrides)
+    except Exception as err:
+        raise StudyConfigError(
+            f"a trial's config cannot be composed with the overrides {overrides}: {err}\n"
+            "Check that every key in hpo.space (and every sweep override) exists in the config."
+        ) from err
+
+
+def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: list[str]) -> Any:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.singleton import Singleton
+    from omegaconf import OmegaConf
+
+    if "hpo" not in config or config.hpo is None:
+        raise StudyConfigError(
+            "the lit_hpo sweeper needs an `hpo` config node; select one with hpo=asha or "
+            "hpo=random"
+        )
+    parser = OverridesParser.create(config_loader=hydra_context.config_loader)
+    overrides = parser.parse_overrides(arguments)
+    hpo_node = OmegaConf.to_container(config.hpo, resolve=True)
+    assert isinstance(hpo_node, dict)
+    try:
+        hpo, base = split_overrides(hpo_node, overrides)
+        spec = spec_from_config(hpo)
+    except (TypeError, ValueError) as err:
+        raise StudyConfigError(str(err)) from err
+
+    study_dir = Path(str(config.hydra.sweep.dir)).absolute()
+    base = [*base, format_override("hydra.sweep.dir", str(study_dir))]
+    _check_trial_config(hydra_context, config, base, spec)
+
+    import torch
+
+    gpus = visible_gpus(os.environ, torch.cuda.device_count())
+    cpus = os.cpu_count() or 1
+    n_workers = spec.n_workers or default_n_workers(gpus, cpus)
+    threads = None if gpus else threads_per_worker(n_workers, cpus)
+
+    client = StudyClient(study_dir)
+    try:
+        interrupted = client.open(spec, n_workers)
+    except ValueError as err:
+        raise StudyConfigError(str(err)) from err
+    OmegaConf.save(config, study_dir / "multirun.yaml")
+    devices = f"GPUs {', '.join(gpus)}" if gpus else f"CPU, {threads} threads each"
+    print(
+        f"lit_hpo: study {study_dir}\n"
+        f"lit_hpo: {spec.scheduler.settings()}, {n_workers} workers ({devices}), budget "
+        f"{spec.budget.to_json()}",
+        flush=True,
+    )
+    if interrupted:
+        print(f"lit_hpo: marked {len(interrupted)} trials of the previous run as failed "
+              "(interrupted)", flush=True)  # fmt: skip
+
+    task = TaskRef.of(task_function)
+    state = {"instances": Singleton.get_state()["instances"]}
+
+    def make_args(worker: int) -> WorkerArgs:
+        return WorkerArgs(
+            study_dir=str(study_dir),
+            worker=worker,
+            task=task,
+            hydra_context=hydra_context,
+            master_config=config,
+            base_overrides=base,
+            singleton_state=state,
+            env=worker_env(worker, gpus),
+            threads=threads,
+            log_path=str(study_dir / "workers" / f"worker_{worker}.log"),
+        )
+
+    try:
+        Supervisor(client, make_args, n_workers).run()
+    finally:
+        study = load_study(study_dir)
+        print(study.status_table(), flush=True)
+        print(study.best_line(), flush=True)
+        sys.stdout.flush()
+    return study

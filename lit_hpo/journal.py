@@ -1,0 +1,125 @@
+"""The append-only JSON-lines journal: a locked append and an incremental read.
+
+Every study writes one file, ``journal.jsonl``. Each line is one strict-JSON record
+(``allow_nan=False``: a ``NaN`` token can never reach the file). Appends happen under a
+``filelock`` lock and end with ``flush`` + ``fsync``, so an append that returned is on
+disk. A writer that dies mid-append leaves a torn last line (no trailing newline):
+readers never return it, and the next writer truncates it under the lock before it
+writes, so the torn fragment can never be glued onto a healthy record.
+
+The interface is deliberately tiny (read from an offset, append records); replaying the
+records into a study state lives in :mod:`lit_hpo.state`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+Record = dict[str, Any]
+
+
+class JournalCorruptError(RuntimeError):
+    """A complete line of the journal is not a JSON object."""
+
+
+def encode(record: Record) -> bytes:
+    """One record as one strict-JSON line.
+
+    Raises:
+        ValueError: if the record holds NaN or infinity (encode those explicitly).
+    """
+    return json.dumps(record, allow_nan=False, separators=(",", ":")).encode() + b"\n"
+
+
+def decode_lines(data: bytes, start_offset: int) -> list[Record]:
+    """Parse complete lines; ``data`` must end at a line boundary."""
+    records: list[Record] = []
+    offset = start_offset
+    for line in data.splitlines(keepends=True):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise JournalCorruptError(
+                    f"journal line at byte offset {offset} is not valid JSON ({err.msg}); "
+                    "the study cannot be replayed until that line is fixed or removed"
+                ) from err
+            if not isinstance(record, dict):
+                raise JournalCorruptError(
+                    f"journal line at byte offset {offset} is not a JSON object: {line[:80]!r}"
+                )
+            records.append(record)
+        offset += len(line)
+    return records
+
+
+class Journal:
+    """A journal file and its lock.
+
+    Args:
+        path: the ``journal.jsonl`` file; its lock is ``<path>.lock`` beside it.
+        timeout: seconds to wait for the lock before ``filelock.Timeout`` is raised.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], timeout: float = 120.0) -> None:
+        self.path = Path(path)
+        self._lock = FileLock(str(self.path) + ".lock", timeout=timeout)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the journal lock (re-entrant within one object and thread)."""
+        with self._lock:
+            yield
+
+    def read(self, offset: int = 0) -> tuple[list[Record], int]:
+        """Records from byte ``offset`` up to the last complete line.
+
+        Returns:
+            The records and the offset just past the last complete line. A torn last
+            line (a writer died mid-append) is left for a later read or repair.
+        """
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(offset)
+                data = file.read()
+        except FileNotFoundError:
+            return [], offset
+        end = data.rfind(b"\n") + 1
+        return decode_lines(data[:end], offset), offset + end
+
+    def append(self, records: Sequence[Record]) -> None:
+        """Append records in one locked, fsynced write (repairing a torn tail first)."""
+        payload = b"".join(encode(record) for record in records)
+        with self._lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            try:
+                _repair_torn_tail(fd)
+                os.write(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _repair_torn_tail(fd: int) -> None:
+    """Cut a partial last line left by a writer that died mid-append (caller holds the lock)."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    # Scan backwards in blocks for the last newline; everything after it is the torn line.
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        block = os.pread(fd, end - start, start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, start + cut + 1)
+            return
+        end = start
+    os.ftruncate(fd, 0)

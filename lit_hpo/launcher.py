@@ -1,0 +1,136 @@
+"""Start the worker processes and supervise them until the budget is spent.
+
+The supervisor is not a controller: it never decides what a worker runs (the journal
+does). It starts ``n_workers`` processes, prints progress from the journal, and cleans
+up after a worker that dies: the trial that worker was running is marked failed, and a
+replacement worker starts if there is budget left.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+
+from lit_hpo.policy import may_start_trial
+from lit_hpo.progress import Progress
+from lit_hpo.study import StudyClient
+from lit_hpo.worker import WorkerArgs, worker_main
+
+SHUTDOWN_GRACE = 30.0  # seconds workers get to record an interrupted trial after Ctrl-C
+
+
+class WorkersKeepDyingError(RuntimeError):
+    """Workers crashed more often than the restart limit allows."""
+
+
+class Supervisor:
+    """Args:
+    client: the study (already opened with :meth:`StudyClient.open`).
+    make_args: the :class:`WorkerArgs` of worker ``i``.
+    n_workers: how many workers run at once.
+    progress: where progress goes.
+    max_restarts: how many crashed workers are replaced before giving up
+        (default: ``3 * n_workers``).
+    poll: seconds between checks.
+    """
+
+    def __init__(
+        self,
+        client: StudyClient,
+        make_args: Callable[[int], WorkerArgs],
+        n_workers: int,
+        progress: Progress | None = None,
+        max_restarts: int | None = None,
+        poll: float = 0.5,
+    ) -> None:
+        self.client = client
+        self.make_args = make_args
+        self.n_workers = n_workers
+        self.progress = progress or Progress()
+        self.max_restarts = 3 * n_workers if max_restarts is None else max_restarts
+        self.poll = poll
+        self.restarts = 0
+        self._context = multiprocessing.get_context("spawn")
+
+    def _start(self, worker: int) -> BaseProcess:
+        process = self._context.Process(
+            target=worker_main, args=(self.make_args(worker),), name=f"lit_hpo-worker-{worker}"
+        )
+        process.start()
+        return process
+
+    def _bury(self, worker: int, exitcode: int | None) -> None:
+        """Mark the trial a dead worker was running as failed."""
+        for trial in self.client.refresh().running():
+            if trial.worker == worker:
+                self.client.end(
+                    trial.trial_id,
+                    "failed",
+                    "worker_died",
+                    f"worker {worker} exited with code {exitcode} while running the trial",
+                )
+
+    def run(self) -> None:
+        """Run until every worker has exited because the budget is spent.
+
+        Raises:
+            KeyboardInterrupt: after a clean shutdown on Ctrl-C.
+            WorkersKeepDyingError: when crashed workers exceed ``max_restarts``.
+        """
+        processes = {worker: self._start(worker) for worker in range(self.n_workers)}
+        try:
+            while processes:
+                time.sleep(self.poll)
+                self.progress.update(self.client.refresh(), time.time())
+                for worker, process in list(processes.items()):
+                    if process.exitcode is None:
+                        continue
+                    del processes[worker]
+                    self._bury(worker, process.exitcode)
+                    if process.exitcode == 0:
+                        continue
+                    if not may_start_trial(self.client.refresh(), time.time()):
+                        continue
+                    if self.restarts >= self.max_restarts:
+                        raise WorkersKeepDyingError(
+                            f"{self.restarts} workers crashed and were replaced; giving up. "
+                            f"See the worker logs in {self.client.directory / 'workers'}."
+                        )
+                    self.restarts += 1
+                    self.progress.emit(
+                        f"worker {worker} exited with code {process.exitcode}; starting a new one"
+                    )
+                    processes[worker] = self._start(worker)
+        except BaseException:
+            self._shutdown(processes)
+            raise
+        finally:
+            self.progress.update(self.client.refresh(), time.time(), force_status=True)
+
+    def _shutdown(self, processes: dict[int, BaseProcess]) -> None:
+        """Let workers record their interrupted trials, then make sure they are gone.
+
+        A Ctrl-C in a terminal reaches the workers too (same process group); give them a
+        moment to exit on their own before interrupting the rest, so that a second
+        interrupt does not land while they write their last record.
+        """
+        for process in processes.values():
+            process.join(2.0)
+        for process in processes.values():
+            if process.exitcode is None and process.pid is not None:
+                try:
+                    os.kill(process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + SHUTDOWN_GRACE
+        for process in processes.values():
+            process.join(max(0.0, deadline - time.time()))
+        for worker, process in processes.items():
+            if process.exitcode is None:
+                process.kill()
+                process.join()
+            self._bury(worker, process.exitcode)

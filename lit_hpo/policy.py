@@ -1,0 +1,49 @@
+"""Study-level decisions around the scheduler: budget, non-finite values, ended trials.
+
+Pure functions of the state and a timestamp, so they replay like the scheduler does.
+"""
+
+from __future__ import annotations
+
+import math
+
+from lit_hpo.schedulers import Decision, Scheduler
+from lit_hpo.state import StudyState
+
+
+def time_exhausted(state: StudyState, now: float) -> bool:
+    limit = state.budget.get("max_wallclock_time")
+    return limit is not None and state.active_seconds(now) >= limit
+
+
+def may_start_trial(state: StudyState, now: float) -> bool:
+    """Whether a free worker may claim a new trial."""
+    limit = state.budget.get("max_trials")
+    if limit is not None and len(state.trials) >= limit:
+        return False
+    return not time_exhausted(state, now)
+
+
+def decide(
+    scheduler: Scheduler,
+    state: StudyState,
+    trial_id: int,
+    epoch: int,
+    value: float,
+    now: float,
+) -> Decision:
+    """The decision for one report, in order of precedence:
+
+    1. a trial that already ended (its worker was declared dead) stops: ``ended``;
+    2. a NaN or infinite value stops the trial (training diverged): ``nonfinite`` —
+       the value is recorded but never enters a rung;
+    3. a spent wall-clock budget stops every trial at its next report: ``budget``;
+    4. otherwise the scheduler decides.
+    """
+    if state.trials[trial_id].status != "running":
+        return Decision("stop", "ended")
+    if not math.isfinite(value):
+        return Decision("stop", "nonfinite")
+    if time_exhausted(state, now):
+        return Decision("stop", "budget")
+    return scheduler.decide(state, trial_id, epoch, value)

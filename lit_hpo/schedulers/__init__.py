@@ -1,0 +1,51 @@
+"""Schedulers decide, after each reported epoch, whether a trial goes on.
+
+A scheduler holds only its settings; every decision is a pure function of the replayed
+:class:`~lit_hpo.state.StudyState`, so any worker can take it and a replay of the journal
+takes it again identically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lit_hpo.schedulers.asha import ASHA
+from lit_hpo.schedulers.base import CONTINUE, Decision, Scheduler
+from lit_hpo.schedulers.fifo import FIFO
+from lit_hpo.schedulers.rungs import continues_at_rung, is_rung, rung_levels
+
+SCHEDULERS = ("fifo", "asha")
+
+__all__ = [
+    "ASHA",
+    "CONTINUE",
+    "FIFO",
+    "SCHEDULERS",
+    "Decision",
+    "Scheduler",
+    "continues_at_rung",
+    "is_rung",
+    "make_scheduler",
+    "rung_levels",
+]
+
+
+def make_scheduler(settings: dict[str, Any]) -> Scheduler:
+    """Build a scheduler from its header settings (``{"name": "asha", ...}``).
+
+    Raises:
+        ValueError: for an unknown name or invalid settings.
+    """
+    name = settings.get("name")
+    if name == "fifo":
+        return FIFO(max_epochs=settings["max_epochs"])
+    if name == "asha":
+        return ASHA(
+            grace_period=settings["grace_period"],
+            reduction_factor=settings["reduction_factor"],
+            max_epochs=settings["max_epochs"],
+        )
+    raise ValueError(
+        f"unknown scheduler {name!r}; use one of {', '.join(SCHEDULERS)} "
+        "(hpo=random selects fifo, hpo=asha selects asha)"
+    )

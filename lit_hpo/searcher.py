@@ -1,0 +1,32 @@
+"""Random search with points to evaluate first; deterministic in ``(seed, trial_id)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lit_hpo.space import Domain, Value, sample_config
+
+
+def trial_rng(seed: int, trial_id: int) -> np.random.Generator:
+    """The generator for one trial: independent of which worker asks, or when."""
+    return np.random.default_rng([seed, trial_id])
+
+
+def suggest(
+    space: dict[str, Domain],
+    points_to_evaluate: list[dict[str, Any]],
+    seed: int,
+    trial_id: int,
+) -> dict[str, Value]:
+    """The configuration of trial ``trial_id``.
+
+    Trials ``0 .. len(points_to_evaluate) - 1`` take the given points (a point may fix
+    only some keys; the rest are sampled); later trials are drawn at random. Every
+    trial draws all keys, so the stream does not depend on which keys a point fixes.
+    """
+    config = sample_config(space, trial_rng(seed, trial_id))
+    if trial_id < len(points_to_evaluate):
+        config.update(points_to_evaluate[trial_id])
+    return config

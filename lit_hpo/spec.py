@@ -1,0 +1,198 @@
+"""`StudySpec`: the validated settings of a study, and its journal header.
+
+Everything a user can get wrong is checked here, before a worker starts, with a message
+that names the value and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from lit_hpo.overrides import parse_domain
+from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
+from lit_hpo.space import Domain, space_from_json, space_to_json
+from lit_hpo.state import FORMAT_VERSION
+
+KNOWN_KEYS = (
+    "scheduler",
+    "metric",
+    "mode",
+    "max_epochs",
+    "grace_period",
+    "reduction_factor",
+    "n_workers",
+    "max_wallclock_time",
+    "max_trials",
+    "seed",
+    "space",
+    "points_to_evaluate",
+)
+# Header fields that define a study; a rerun into the same directory must match them.
+IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When the study stops starting (and running) trials."""
+
+    max_wallclock_time: float | None = None  # seconds of active study time
+    max_trials: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_wallclock_time is not None and not (
+            isinstance(self.max_wallclock_time, (int, float))
+            and math.isfinite(self.max_wallclock_time)
+            and self.max_wallclock_time > 0
+        ):
+            raise ValueError(
+                f"`hpo.max_wallclock_time` must be a positive number of seconds or null, "
+                f"but got {self.max_wallclock_time!r}."
+            )
+        if self.max_trials is not None and (
+            isinstance(self.max_trials, bool)
+            or not isinstance(self.max_trials, int)
+            or self.max_trials < 1
+        ):
+            raise ValueError(
+                f"`hpo.max_trials` must be a positive integer or null, but got {self.max_trials!r}."
+            )
+        if self.max_wallclock_time is None and self.max_trials is None:
+            raise ValueError(
+                "the study has no budget: set hpo.max_wallclock_time (seconds) or hpo.max_trials."
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"max_wallclock_time": self.max_wallclock_time, "max_trials": self.max_trials}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    space: dict[str, Domain]
+    scheduler: Scheduler
+    metric: str = "validation_error"
+    mode: str = "min"
+    seed: int = 0
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+    budget: Budget = field(default_factory=lambda: Budget(max_trials=10))
+    n_workers: int | None = None
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "space": space_to_json(self.space),
+            "points_to_evaluate": self.points_to_evaluate,
+            "scheduler": self.scheduler.settings(),
+            "metric": self.metric,
+            "mode": self.mode,
+            "seed": self.seed,
+        }
+
+    def header(self, now: float) -> dict[str, Any]:
+        return {
+            "op": "study",
+            "format": FORMAT_VERSION,
+            "time": now,
+            **self.identity(),
+            "searcher": {"name": "random"},
+            "budget": self.budget.to_json(),
+        }
+
+
+def spec_from_header(header: dict[str, Any]) -> StudySpec:
+    """The spec a journal was written for (its budget is the one it was created with)."""
+    return StudySpec(
+        space=space_from_json(header["space"]),
+        scheduler=make_scheduler(header["scheduler"]),
+        metric=header["metric"],
+        mode=header["mode"],
+        seed=header["seed"],
+        points_to_evaluate=header["points_to_evaluate"],
+        budget=Budget(**header["budget"]),
+    )
+
+
+def check_compatible(header: dict[str, Any], spec: StudySpec, directory: str) -> None:
+    """Refuse to continue a study whose journal was written for other settings.
+
+    Raises:
+        ValueError: naming each differing field, with both values and the way out.
+    """
+    wanted = spec.identity()
+    diffs = [
+        f"  {key}: journal has {header.get(key)!r}, this run has {wanted[key]!r}"
+        for key in IDENTITY
+        if header.get(key) != wanted[key]
+    ]
+    if diffs:
+        raise ValueError(
+            f"the study in {directory} was created with different settings:\n"
+            + "\n".join(diffs)
+            + "\nRerun with the original settings to continue it, or choose a new "
+            "study directory with hydra.sweep.dir=<new dir>."
+        )
+
+
+def _known(key: str) -> None:
+    if key not in KNOWN_KEYS:
+        close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+        hint = f" Did you mean hpo.{close[0]}?" if close else ""
+        raise ValueError(
+            f"unknown setting hpo.{key}.{hint} Known settings: {', '.join(KNOWN_KEYS)}."
+        )
+
+
+def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
+    """Validate the (resolved) ``hpo`` config node and build the spec.
+
+    Raises:
+        ValueError, TypeError: naming the offending value and the fix.
+    """
+    for key in hpo:
+        _known(key)
+    mode = hpo.get("mode", "min")
+    if mode not in ("min", "max"):
+        raise ValueError(f"`hpo.mode` must be 'min' or 'max', but got {mode!r}.")
+    metric = hpo.get("metric", "validation_error")
+    if not isinstance(metric, str) or not metric:
+        raise ValueError(f"`hpo.metric` must be a metric name, but got {metric!r}.")
+    name = hpo.get("scheduler", "asha")
+    if name not in SCHEDULERS:
+        raise ValueError(
+            f"unknown scheduler hpo.scheduler={name!r}; use one of {', '.join(SCHEDULERS)}."
+        )
+    settings: dict[str, Any] = {"name": name, "max_epochs": hpo.get("max_epochs")}
+    if name == "asha":
+        settings["grace_period"] = hpo.get("grace_period", 1)
+        settings["reduction_factor"] = hpo.get("reduction_factor", 2)
+    scheduler = make_scheduler(settings)
+    n_workers = hpo.get("n_workers")
+    if n_workers is not None and (
+        isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
+    ):
+        raise ValueError(
+            f"`hpo.n_workers` must be a positive integer (or null for one per GPU / the CPU "
+            f"default), but got {n_workers!r}."
+        )
+    seed = hpo.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`hpo.seed` must be a non-negative integer, but got {seed!r}.")
+    space = {key: parse_domain(key, expr) for key, expr in (hpo.get("space") or {}).items()}
+    if not space:
+        raise ValueError("`hpo.space` is empty: give at least one hyperparameter range.")
+    points = [dict(point) for point in hpo.get("points_to_evaluate") or []]
+    for index, point in enumerate(points):
+        for key, value in point.items():
+            if key not in space:
+                raise ValueError(
+                    f"`hpo.points_to_evaluate[{index}]` sets {key!r}, which is not in hpo.space "
+                    f"({', '.join(space)})."
+                )
+            if not space[key].contains(value):
+                raise ValueError(
+                    f"`hpo.points_to_evaluate[{index}]` sets {key}={value!r}, outside its "
+                    f"domain {space[key].to_json()}."
+                )
+    budget = Budget(hpo.get("max_wallclock_time"), hpo.get("max_trials"))
+    return StudySpec(space, scheduler, metric, mode, seed, points, budget, n_workers)

@@ -1,0 +1,144 @@
+"""`StudyState`: the fold of journal records. Pure: no I/O, no clock.
+
+Trial lifecycle: ``running`` (claimed) → one of ``completed`` (ran to ``max_epochs`` or
+ended on its own), ``stopped`` (the scheduler or the budget stopped it), ``failed``
+(raised, its worker died, or it was interrupted). ``paused`` is reserved for
+pause-and-resume schedulers.
+
+Record types (``op``), documented in ``docs/journal.md``: ``study`` (the header),
+``session`` (a ``-m`` run started), ``claim`` (a worker took a new trial), ``report``
+(one validation epoch and the decision taken for it), ``end`` (how a trial ended).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from lit_hpo.journal import Record
+
+FORMAT_VERSION = 1
+TERMINAL = ("completed", "stopped", "failed")
+
+
+@dataclass
+class Report:
+    epoch: int
+    value: float | None  # None when the metric was not finite; see ``raw``
+    raw: str | None
+    decision: str
+    reason: str | None
+    time: float
+
+
+@dataclass
+class Trial:
+    trial_id: int
+    config: dict[str, Any]
+    worker: int
+    started: float
+    status: str = "running"
+    reports: list[Report] = field(default_factory=list)
+    ended: float | None = None
+    reason: str | None = None
+    error: str | None = None
+
+    @property
+    def last_decision(self) -> str | None:
+        return self.reports[-1].decision if self.reports else None
+
+
+@dataclass
+class StudyState:
+    """Everything the scheduler and the analysis know, rebuilt from the journal.
+
+    ``rung_values[epoch]`` keeps every finite value reported at that epoch, sorted so
+    that smaller is better (values are negated in ``max`` mode); a rung decision then
+    costs one binary search.
+    """
+
+    header: Record | None = None
+    trials: list[Trial] = field(default_factory=list)
+    rung_values: dict[int, list[float]] = field(default_factory=dict)
+    # One [start, last record time, n_workers] per session (one `-m` run).
+    sessions: list[list[float]] = field(default_factory=list)
+    budget: dict[str, Any] = field(default_factory=dict)  # the current session's budget
+    n_records: int = 0
+
+    @property
+    def sign(self) -> float:
+        return -1.0 if self.header and self.header["mode"] == "max" else 1.0
+
+    def apply(self, record: Record) -> None:
+        """Fold one record into the state."""
+        op = record.get("op")
+        self.n_records += 1
+        if op == "study":
+            version = record.get("format")
+            if version != FORMAT_VERSION:
+                raise ValueError(
+                    f"the journal was written in format {version!r}, this lit_hpo reads "
+                    f"format {FORMAT_VERSION}; use a matching lit_hpo version"
+                )
+            self.header = record
+            return
+        if op == "session":
+            self.sessions.append([record["time"], record["time"], record.get("n_workers", 1)])
+            self.budget = record.get("budget", {})
+            return
+        if self.sessions:
+            self.sessions[-1][1] = max(self.sessions[-1][1], record["time"])
+        if op == "claim":
+            self.trials.append(
+                Trial(record["trial"], record["config"], record["worker"], record["time"])
+            )
+        elif op == "report":
+            self._apply_report(record)
+        elif op == "end":
+            trial = self.trials[record["trial"]]
+            trial.status = record["status"]
+            trial.ended = record["time"]
+            trial.reason = record.get("reason")
+            trial.error = record.get("error")
+        else:
+            raise ValueError(f"unknown journal record op {op!r} in {record!r}")
+
+    def _apply_report(self, record: Record) -> None:
+        trial = self.trials[record["trial"]]
+        value = record["value"]
+        trial.reports.append(
+            Report(
+                record["epoch"],
+                value,
+                record.get("raw"),
+                record["decision"],
+                record.get("reason"),
+                record["time"],
+            )
+        )
+        if value is not None and math.isfinite(value):
+            bisect.insort(self.rung_values.setdefault(record["epoch"], []), self.sign * value)
+
+    def apply_all(self, records: list[Record]) -> None:
+        for record in records:
+            self.apply(record)
+
+    def running(self) -> list[Trial]:
+        return [trial for trial in self.trials if trial.status == "running"]
+
+    def active_seconds(self, now: float) -> float:
+        """Wall-clock time spent in sessions: past sessions up to their last record, the
+        current one up to ``now``. A study that was stopped and rerun later does not
+        count the time in between against its budget."""
+        if not self.sessions:
+            return 0.0
+        past = sum(last - start for start, last, _ in self.sessions[:-1])
+        return past + max(0.0, now - self.sessions[-1][0])
+
+
+def replay(records: list[Record]) -> StudyState:
+    state = StudyState()
+    state.apply_all(records)
+    return state

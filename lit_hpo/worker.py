@@ -1,0 +1,162 @@
+"""The worker process: claim a trial, run the task on its config, record how it ended,
+repeat until the budget is spent.
+
+A worker is a long-lived process: torch, Lightning and the data are loaded once and
+reused by every trial it runs. Trials run in-process through Hydra's ``run_job``, so each
+gets its own composed config, output directory (``hydra.sweep.dir/hydra.sweep.subdir``)
+and log file, exactly as a stock Hydra launcher would give it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lit_hpo.context import TrialContext, trial_context
+from lit_hpo.state import Trial
+from lit_hpo.study import StudyClient
+
+NO_REPORT = (
+    "the trial finished without reporting {metric!r}: add lit_hpo.HPOCallback() to the "
+    "Trainer's callbacks (train.py does) so that every validation epoch is reported"
+)
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """How a worker finds the task function: by module name, or by file for a script
+    (``train.py`` runs as ``__main__``). Hydra's decorator is unwrapped."""
+
+    module: str
+    qualname: str
+    file: str | None
+
+    @classmethod
+    def of(cls, function: Callable[..., Any]) -> TaskRef:
+        module = sys.modules.get(function.__module__)
+        return cls(function.__module__, function.__qualname__, getattr(module, "__file__", None))
+
+    def resolve(self) -> Callable[..., Any]:
+        if self.module == "__main__":
+            # Under the spawn start method the parent's script is already imported as
+            # ``__mp_main__``; reuse it rather than executing the script a second time.
+            module = sys.modules.get("__mp_main__")
+            if module is None or getattr(module, "__file__", None) != self.file:
+                if self.file is None:
+                    raise RuntimeError("cannot locate the task function's script")
+                spec = importlib.util.spec_from_file_location("_lit_hpo_task", self.file)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(self.module)
+        function: Any = module
+        for part in self.qualname.split("."):
+            function = getattr(function, part)
+        return getattr(function, "__wrapped__", function)
+
+
+@dataclass
+class WorkerArgs:
+    """Everything a worker process needs; sent to it once, at start."""
+
+    study_dir: str
+    worker: int
+    task: TaskRef
+    hydra_context: Any
+    master_config: Any
+    base_overrides: list[str]
+    singleton_state: Any  # Hydra's singletons without the OmegaConf resolvers
+    env: dict[str, str] = field(default_factory=dict)
+    threads: int | None = None
+    log_path: str | None = None
+
+
+def format_override(key: str, value: Any) -> str:
+    """``key=value`` in Hydra's override grammar (JSON literals parse as the same value)."""
+    return f"{key}={json.dumps(value)}"
+
+
+def _redirect_output(path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def trial_outcome(trial: Trial, metric: str) -> tuple[str, str | None, str | None]:
+    """How a trial that returned normally ended: ``(status, reason, error)``."""
+    if not trial.reports:
+        return "failed", "no_report", NO_REPORT.format(metric=metric)
+    last = trial.reports[-1]
+    if last.decision == "stop":
+        return "stopped", last.reason, None
+    return "completed", None, None
+
+
+def run_trial(args: WorkerArgs, client: StudyClient, task: Callable[..., Any], trial: Trial) -> None:
+    from hydra.core.utils import JobStatus, run_job
+    from omegaconf import open_dict
+
+    overrides = args.base_overrides + [format_override(k, v) for k, v in trial.config.items()]
+    config = args.hydra_context.config_loader.load_sweep_config(args.master_config, overrides)
+    with open_dict(config):
+        config.hydra.job.id = f"trial_{trial.trial_id}"
+        config.hydra.job.num = trial.trial_id
+    try:
+        with trial_context(TrialContext(args.study_dir, trial.trial_id)):
+            result = run_job(
+                hydra_context=args.hydra_context,
+                task_function=task,
+                config=config,
+                job_dir_key="hydra.sweep.dir",
+                job_subdir_key="hydra.sweep.subdir",
+            )
+    except BaseException as err:  # Ctrl-C, SystemExit from Lightning's interrupt handler
+        client.end(trial.trial_id, "failed", "interrupted", f"{type(err).__name__}: {err}")
+        raise
+    if result.status == JobStatus.FAILED:
+        try:
+            result.return_value  # re-raises the task's exception
+        except Exception as error:
+            text = "".join(traceback.format_exception(error))
+            client.end(trial.trial_id, "failed", "error", text)
+            print(text, file=sys.stderr, flush=True)
+            return
+    finished = client.refresh().trials[trial.trial_id]
+    client.end(trial.trial_id, *trial_outcome(finished, client.header["metric"]))
+
+
+def worker_main(args: WorkerArgs) -> None:
+    """Entry point of a worker process."""
+    if args.log_path:
+        _redirect_output(args.log_path)
+    os.environ.update(args.env)
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import setup_globals
+
+    # OmegaConf resolvers are closures that plain pickle cannot send; this process
+    # registers its own (Hydra's here, the task script's when it was imported).
+    setup_globals()
+    resolvers = Singleton.get_state()["omegaconf_resolvers"]
+    Singleton.set_state({**args.singleton_state, "omegaconf_resolvers": resolvers})
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    task = args.task.resolve()
+    client = StudyClient(args.study_dir)
+    while (trial := client.claim(args.worker)) is not None:
+        print(f"worker {args.worker}: trial {trial.trial_id} {trial.config}", flush=True)
+        run_trial(args, client, task, trial)

@@ -1,0 +1,40 @@
+"""Train one model, or (with ``-m hpo=asha``) run a study of many.
+
+    python train.py                        # LeNet on FashionMNIST, 10 epochs
+    python train.py model=mlp              # d2l's DropoutMLP instead
+    python train.py -m hpo=asha            # asynchronous ASHA, 2 workers, 300 s
+    python train.py -m hpo=random hpo.n_workers=4 hpo.max_wallclock_time=60
+"""
+
+from __future__ import annotations
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from lit_hpo import HPOCallback
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    L.seed_everything(cfg.seed, verbose=False)
+    output_dir = HydraConfig.get().runtime.output_dir
+    model = instantiate(cfg.model)
+    data = instantiate(cfg.data)
+    logger = TensorBoardLogger(save_dir=output_dir, name="tensorboard", version="")
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer = L.Trainer(
+        **cfg.trainer,
+        logger=logger,
+        callbacks=[HPOCallback()],
+        default_root_dir=output_dir,
+    )
+    trainer.fit(model, data)
+    return float(trainer.callback_metrics["validation_error"])
+
+
+if __name__ == "__main__":
+    main()
