@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import CompactHydraException
+
 from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
 from lit_hpo.launcher import Supervisor
 from lit_hpo.overrides import domain_from_override
@@ -28,8 +30,9 @@ from lit_hpo.study import StudyClient
 from lit_hpo.worker import TaskRef, WorkerArgs, format_override
 
 
-class StudyConfigError(ValueError):
-    """The study's settings are invalid; raised before any worker starts."""
+class StudyConfigError(CompactHydraException, ValueError):
+    """The study's settings are invalid; raised before any worker starts. (Hydra prints
+    a compact exception as its message alone, without a stack trace.)"""
 
 
 def split_overrides(

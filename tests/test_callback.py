@@ -1,0 +1,148 @@
+"""HPOCallback with a real Trainer and a scripted model (Lightning's BoringModel idea)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from lit_hpo import HPOCallback
+from lit_hpo.callback import MetricNotLoggedError
+from lit_hpo.context import TrialContext, trial_context
+from lit_hpo.spec import spec_from_config
+from lit_hpo.study import StudyClient
+from tests.test_spec import SEEDS
+
+
+class ScriptedModel(L.LightningModule):
+    """Logs ``values[epoch]`` as the monitored metric at each validation epoch."""
+
+    def __init__(self, values: list[float], name: str = "validation_error") -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)
+        self.values = values
+        self.name = name
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self.layer(batch[0]).pow(2).mean()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        value = self.values[self.current_epoch] if not self.trainer.sanity_checking else -1.0
+        self.log(self.name, torch.tensor(value, dtype=torch.float32))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    def loader(self) -> DataLoader:
+        return DataLoader(TensorDataset(torch.randn(8, 4)), batch_size=4)
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader()
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader()
+
+
+def _trainer(tmp_path: Path, max_epochs: int = 10, **kwargs: Any) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=max_epochs,
+        callbacks=[HPOCallback()],
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=2,
+        accelerator="cpu",
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> StudyClient:
+    """A seeds study where an earlier trial reached every rung with the value 0.5."""
+    client = StudyClient(tmp_path / "study")
+    client.open(spec_from_config(SEEDS), n_workers=1)
+    earlier = client.claim(0)
+    assert earlier is not None
+    for epoch in range(1, 11):
+        client.report(earlier.trial_id, epoch, 0.5)
+    client.end(earlier.trial_id, "completed")
+    return client
+
+
+def _run(study: StudyClient, tmp_path: Path, model: L.LightningModule, **kwargs: Any) -> L.Trainer:
+    trial = study.claim(0)
+    assert trial is not None
+    trainer = _trainer(tmp_path, **kwargs)
+    with trial_context(TrialContext(str(study.directory), trial.trial_id)):
+        trainer.fit(model)
+    return trainer
+
+
+@pytest.mark.parametrize(
+    "values, stopped_after",
+    [
+        pytest.param([0.9] * 10, 2, id="worse-at-first-rung-stops-at-2"),
+        pytest.param([0.4] * 3 + [0.6] * 7, 4, id="worse-at-second-rung-stops-at-4"),
+        pytest.param([0.4] * 10, 10, id="better-everywhere-completes"),
+    ],
+)
+def test_stop_lands_at_the_rung(
+    study: StudyClient, tmp_path: Path, values: list[float], stopped_after: int
+) -> None:
+    trainer = _run(study, tmp_path, ScriptedModel(values))
+    reports = study.refresh().trials[1].reports
+    assert [r.epoch for r in reports] == list(range(1, stopped_after + 1))  # no sanity report
+    assert trainer.current_epoch == stopped_after  # the trainer stopped in that same epoch
+    assert reports[-1].decision == ("stop" if stopped_after < 10 else "continue")
+
+
+def test_missing_metric_fails_with_the_logged_names(study: StudyClient, tmp_path: Path) -> None:
+    with pytest.raises(MetricNotLoggedError, match=r"'validation_error' was not logged.*'val_acc'"):
+        _run(study, tmp_path, ScriptedModel([0.1] * 10, name="val_acc"))
+
+
+def test_nan_is_recorded_explicitly_and_stops(study: StudyClient, tmp_path: Path) -> None:
+    trainer = _run(study, tmp_path, ScriptedModel([0.4, math.nan] + [0.1] * 8))
+    reports = study.refresh().trials[1].reports
+    assert [(r.raw, r.reason) for r in reports] == [(None, None), ("nan", "nonfinite")]
+    assert reports[0].value == pytest.approx(0.4) and reports[1].value is None
+    assert trainer.current_epoch == 2
+    assert "NaN" not in study.journal.path.read_text()
+
+
+def test_outside_a_study_the_callback_does_nothing(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, max_epochs=3)
+    trainer.fit(ScriptedModel([0.9] * 3))
+    assert trainer.current_epoch == 3
+
+
+def test_monitor_must_match_the_study_metric(study: StudyClient, tmp_path: Path) -> None:
+    trial = study.claim(0)
+    assert trial is not None
+    trainer = _trainer(tmp_path)
+    trainer.callbacks = [HPOCallback(monitor="val_loss")]  # type: ignore[misc]
+    with trial_context(TrialContext(str(study.directory), trial.trial_id)), pytest.raises(
+        ValueError, match="optimizes 'validation_error'"
+    ):
+        trainer.fit(ScriptedModel([0.1] * 10))
+
+
+def test_ddp_ranks_stop_together(study: StudyClient, tmp_path: Path) -> None:
+    """Two CPU processes (gloo): rank 0 reports once per epoch; both ranks stop at 2."""
+    trial = study.claim(0)
+    assert trial is not None
+    trainer = _trainer(tmp_path, strategy="ddp_spawn", devices=2)
+    with trial_context(TrialContext(str(study.directory), trial.trial_id)):
+        trainer.fit(ScriptedModel([0.9] * 10))
+    # Had one rank kept training, the other would block in the next epoch's collective
+    # and fit() would never return; ddp_spawn keeps the trainer state in the children,
+    # so the journal is where we see the epoch they stopped at.
+    reports = study.refresh().trials[1].reports
+    assert [(r.epoch, r.decision) for r in reports] == [(1, "continue"), (2, "stop")]
