@@ -1,9 +1,9 @@
 """Train one model, or (with ``-m hpo=asha``) run a study of many.
 
-    python train.py                        # LeNet on FashionMNIST, 10 epochs
-    python train.py model=mlp              # d2l's DropoutMLP instead
-    python train.py -m hpo=asha            # asynchronous ASHA, 2 workers, 300 s
-    python train.py -m hpo=random hpo.n_workers=4 hpo.max_wallclock_time=60
+python train.py                        # LeNet on FashionMNIST, 10 epochs
+python train.py model=mlp              # d2l's DropoutMLP instead
+python train.py -m hpo=asha            # asynchronous ASHA, 2 workers, 300 s
+python train.py -m hpo=random hpo.n_workers=4 hpo.max_wallclock_time=60
 """
 
 from __future__ import annotations

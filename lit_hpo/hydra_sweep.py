@@ -35,9 +35,7 @@ class StudyConfigError(CompactHydraException, ValueError):
     a compact exception as its message alone, without a stack trace.)"""
 
 
-def split_overrides(
-    hpo: dict[str, Any], overrides: list[Any]
-) -> tuple[dict[str, Any], list[str]]:
+def split_overrides(hpo: dict[str, Any], overrides: list[Any]) -> tuple[dict[str, Any], list[str]]:
     """Merge command-line overrides into the ``hpo`` node (a new dict).
 
     Returns:
@@ -52,8 +50,7 @@ def split_overrides(
         if override.is_sweep_override():
             space[key] = domain_from_override(override).to_json()
             continue
-        if key in space:
-            del space[key]
+        space.pop(key, None)
         base.append(override.input_line)
     points = [
         {key: value for key, value in point.items() if key in space}
@@ -84,8 +81,7 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
 
     if "hpo" not in config or config.hpo is None:
         raise StudyConfigError(
-            "the lit_hpo sweeper needs an `hpo` config node; select one with hpo=asha or "
-            "hpo=random"
+            "the lit_hpo sweeper needs an `hpo` config node; select one with hpo=asha or hpo=random"
         )
     parser = OverridesParser.create(config_loader=hydra_context.config_loader)
     overrides = parser.parse_overrides(arguments)
@@ -144,6 +140,9 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
 
     try:
         Supervisor(client, make_args, n_workers).run()
+    except KeyboardInterrupt:
+        print("lit_hpo: interrupted; rerun the same command to continue the study", flush=True)
+        raise SystemExit(130) from None
     finally:
         study = load_study(study_dir)
         print(study.status_table(), flush=True)

@@ -8,6 +8,7 @@ replacement worker starts if there is budget left.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -63,14 +64,14 @@ class Supervisor:
         process.start()
         return process
 
-    def _bury(self, worker: int, exitcode: int | None) -> None:
+    def _bury(self, worker: int, exitcode: int | None, reason: str = "worker_died") -> None:
         """Mark the trial a dead worker was running as failed."""
         for trial in self.client.refresh().running():
             if trial.worker == worker:
                 self.client.end(
                     trial.trial_id,
                     "failed",
-                    "worker_died",
+                    reason,
                     f"worker {worker} exited with code {exitcode} while running the trial",
                 )
 
@@ -122,10 +123,8 @@ class Supervisor:
             process.join(2.0)
         for process in processes.values():
             if process.exitcode is None and process.pid is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
         deadline = time.time() + SHUTDOWN_GRACE
         for process in processes.values():
             process.join(max(0.0, deadline - time.time()))
@@ -133,4 +132,4 @@ class Supervisor:
             if process.exitcode is None:
                 process.kill()
                 process.join()
-            self._bury(worker, process.exitcode)
+            self._bury(worker, process.exitcode, "interrupted")

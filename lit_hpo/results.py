@@ -191,5 +191,5 @@ def load_study(directory: str | os.PathLike[str]) -> Study:
             "of a `python train.py -m hpo=...` run"
         )
     study = Study(path).refresh()
-    study.header  # noqa: B018 - fail early on a journal without a header
+    study.header  # noqa: B018 - fails early on a journal without a header
     return study

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-Value = Union[float, int, str, bool]
+Value = float | int | str | bool
 
 
 def _check_bounds(name: str, low: float, high: float, log: bool) -> None:
@@ -86,7 +86,9 @@ class Int:
             # Sample uniformly in log space over [low - 0.5, high + 0.5) and round, so
             # that both end points keep a fair share of the mass.
             # low >= 1 here (a log range has low > 0), so low - 0.5 > 0.
-            value = round(math.exp(rng.uniform(math.log(self.low - 0.5), math.log(self.high + 0.5))))
+            value = round(
+                math.exp(rng.uniform(math.log(self.low - 0.5), math.log(self.high + 0.5)))
+            )
             return int(min(max(value, self.low), self.high))
         return int(rng.integers(self.low, self.high, endpoint=True))
 
@@ -126,7 +128,7 @@ class Choice:
         return {"type": "choice", "options": list(self.options)}
 
 
-Domain = Union[Float, Int, Choice]
+Domain = Float | Int | Choice
 
 
 def domain_from_json(name: str, spec: dict[str, Any]) -> Domain:
@@ -170,4 +172,6 @@ def short_names(keys: list[str]) -> dict[str, str]:
     {'model.learning_rate': 'learning_rate', 'data.batch_size': 'batch_size'}
     """
     last = [key.rsplit(".", 1)[-1] for key in keys]
-    return {key: (tail if last.count(tail) == 1 else key) for key, tail in zip(keys, last)}
+    return {
+        key: (tail if last.count(tail) == 1 else key) for key, tail in zip(keys, last, strict=True)
+    }

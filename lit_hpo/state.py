@@ -39,6 +39,7 @@ class Trial:
     config: dict[str, Any]
     worker: int
     started: float
+    pid: int | None = None
     status: str = "running"
     reports: list[Report] = field(default_factory=list)
     ended: float | None = None
@@ -92,7 +93,13 @@ class StudyState:
             self.sessions[-1][1] = max(self.sessions[-1][1], record["time"])
         if op == "claim":
             self.trials.append(
-                Trial(record["trial"], record["config"], record["worker"], record["time"])
+                Trial(
+                    record["trial"],
+                    record["config"],
+                    record["worker"],
+                    record["time"],
+                    record.get("pid"),
+                )
             )
         elif op == "report":
             self._apply_report(record)

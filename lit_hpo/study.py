@@ -118,6 +118,7 @@ class StudyClient:
                 "op": "claim",
                 "trial": trial_id,
                 "worker": worker,
+                "pid": os.getpid(),
                 "config": config,
                 "time": self._clock(),
             }

@@ -105,7 +105,34 @@ def trial_outcome(trial: Trial, metric: str) -> tuple[str, str | None, str | Non
     return "completed", None, None
 
 
-def run_trial(args: WorkerArgs, client: StudyClient, task: Callable[..., Any], trial: Trial) -> None:
+def run_trial(
+    args: WorkerArgs, client: StudyClient, task: Callable[..., Any], trial: Trial
+) -> None:
+    """Compose the trial's config, run the task in the trial's directory, record the end.
+
+    Raises:
+        BaseException: Ctrl-C (``KeyboardInterrupt``, or the ``SystemExit`` Lightning's
+            interrupt handler raises) after recording the trial as interrupted.
+    """
+    try:
+        result = _run_job(args, task, trial)
+    except BaseException as err:
+        client.end(trial.trial_id, "failed", "interrupted", f"{type(err).__name__}: {err}")
+        raise
+    if result.error is not None:
+        client.end(trial.trial_id, "failed", "error", result.error)
+        print(result.error, file=sys.stderr, flush=True)
+        return
+    finished = client.refresh().trials[trial.trial_id]
+    client.end(trial.trial_id, *trial_outcome(finished, client.header["metric"]))
+
+
+@dataclass(frozen=True)
+class _JobResult:
+    error: str | None  # the task's traceback when it raised
+
+
+def _run_job(args: WorkerArgs, task: Callable[..., Any], trial: Trial) -> _JobResult:
     from hydra.core.utils import JobStatus, run_job
     from omegaconf import open_dict
 
@@ -114,28 +141,21 @@ def run_trial(args: WorkerArgs, client: StudyClient, task: Callable[..., Any], t
     with open_dict(config):
         config.hydra.job.id = f"trial_{trial.trial_id}"
         config.hydra.job.num = trial.trial_id
+    with trial_context(TrialContext(args.study_dir, trial.trial_id)):
+        result = run_job(
+            hydra_context=args.hydra_context,
+            task_function=task,
+            config=config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+    if result.status != JobStatus.FAILED:
+        return _JobResult(None)
     try:
-        with trial_context(TrialContext(args.study_dir, trial.trial_id)):
-            result = run_job(
-                hydra_context=args.hydra_context,
-                task_function=task,
-                config=config,
-                job_dir_key="hydra.sweep.dir",
-                job_subdir_key="hydra.sweep.subdir",
-            )
-    except BaseException as err:  # Ctrl-C, SystemExit from Lightning's interrupt handler
-        client.end(trial.trial_id, "failed", "interrupted", f"{type(err).__name__}: {err}")
-        raise
-    if result.status == JobStatus.FAILED:
-        try:
-            result.return_value  # re-raises the task's exception
-        except Exception as error:
-            text = "".join(traceback.format_exception(error))
-            client.end(trial.trial_id, "failed", "error", text)
-            print(text, file=sys.stderr, flush=True)
-            return
-    finished = client.refresh().trials[trial.trial_id]
-    client.end(trial.trial_id, *trial_outcome(finished, client.header["metric"]))
+        result.return_value  # noqa: B018 - the property re-raises the task's exception
+    except Exception as error:
+        return _JobResult("".join(traceback.format_exception(error)))
+    return _JobResult("the task failed without an exception")
 
 
 def worker_main(args: WorkerArgs) -> None:

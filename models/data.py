@@ -66,9 +66,7 @@ def _download(root: str | os.PathLike[str] | None) -> Path:
         FashionMNIST(str(target), train=True, download=True)
         FashionMNIST(str(target), train=False, download=True)
     except Exception as err:  # network errors come in many types; report them all the same way
-        searched = "\n".join(
-            f"  {base / sub}" for base in candidate_roots(root) for sub in SUBDIRS
-        )
+        searched = "\n".join(f"  {base / sub}" for base in candidate_roots(root) for sub in SUBDIRS)
         raise FileNotFoundError(
             "FashionMNIST was not found and could not be downloaded "
             f"({type(err).__name__}: {err}).\nSearched:\n{searched or '  (nothing set)'}\n"

@@ -128,8 +128,9 @@ def test_monitor_must_match_the_study_metric(study: StudyClient, tmp_path: Path)
     assert trial is not None
     trainer = _trainer(tmp_path)
     trainer.callbacks = [HPOCallback(monitor="val_loss")]  # type: ignore[misc]
-    with trial_context(TrialContext(str(study.directory), trial.trial_id)), pytest.raises(
-        ValueError, match="optimizes 'validation_error'"
+    with (
+        trial_context(TrialContext(str(study.directory), trial.trial_id)),
+        pytest.raises(ValueError, match="optimizes 'validation_error'"),
     ):
         trainer.fit(ScriptedModel([0.1] * 10))
 

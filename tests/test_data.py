@@ -24,9 +24,12 @@ def test_reads_debian_layout_with_other_gzip_headers(fashion_root: Path, tmp_pat
     for stem in FILES.values():
         with gzip.open(source / f"{stem}.gz", "rb") as src:
             raw = src.read()
-        with open(debian / f"{stem}.gz", "wb") as out, gzip.GzipFile(
-            filename=f"{stem}-debian", mode="wb", fileobj=out, mtime=1591340700, compresslevel=1
-        ) as dst:
+        with (
+            open(debian / f"{stem}.gz", "wb") as out,
+            gzip.GzipFile(
+                filename=f"{stem}-debian", mode="wb", fileobj=out, mtime=1591340700, compresslevel=1
+            ) as dst,
+        ):
             dst.write(raw)
     assert find_fashion_mnist(tmp_path) == debian
     mine, theirs = load_fashion_mnist(str(debian)), load_fashion_mnist(str(source.resolve()))
@@ -50,7 +53,7 @@ def test_batches_are_float_in_unit_range_and_cover_the_set(fashion_root: Path) -
     assert sum(len(y) for _, y in batches) == 10000
     x, _ = batches[0]
     assert x.dtype == torch.float32 and x.shape == (1000, 1, 28, 28)
-    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
 
 
 def test_missing_data_lists_every_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,6 +73,8 @@ def test_failed_download_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr("models.data.DEBIAN_DIR", str(tmp_path / "no-debian"))
     monkeypatch.setattr("torchvision.datasets.FashionMNIST.mirrors", ["http://127.0.0.1:9/"])
     data = FashionMNISTDataModule(root=str(tmp_path / "dl"), download=True)
-    with pytest.raises(FileNotFoundError, match=r"(?s)could not be downloaded.*dataset-fashion-mnist"):
+    with pytest.raises(
+        FileNotFoundError, match=r"(?s)could not be downloaded.*dataset-fashion-mnist"
+    ):
         data.setup("fit")
     shutil.rmtree(tmp_path / "dl", ignore_errors=True)

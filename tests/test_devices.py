@@ -13,7 +13,9 @@ from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus,
         pytest.param({"CUDA_VISIBLE_DEVICES": "2,3"}, 8, ["2", "3"], id="restricted"),
         pytest.param({"CUDA_VISIBLE_DEVICES": ""}, 8, [], id="hidden"),
         pytest.param({"CUDA_VISIBLE_DEVICES": "-1"}, 8, [], id="minus-one"),
-        pytest.param({"CUDA_VISIBLE_DEVICES": "GPU-ab12,GPU-cd34"}, 2, ["GPU-ab12", "GPU-cd34"], id="uuids"),
+        pytest.param(
+            {"CUDA_VISIBLE_DEVICES": "GPU-ab12,GPU-cd34"}, 2, ["GPU-ab12", "GPU-cd34"], id="uuids"
+        ),
     ],
 )
 def test_visible_gpus(environ: dict[str, str], count: int, expected: list[str]) -> None:

@@ -109,7 +109,9 @@ def test_sigkilled_writers_leave_a_replayable_journal(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     for round_ in range(6):
         procs = [
-            subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(10 * round_ + w), "100000"])
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(path), str(10 * round_ + w), "100000"]
+            )
             for w in range(3)
         ]
         time.sleep(0.8 + 0.1 * round_)

@@ -20,13 +20,17 @@ from lit_hpo.space import (
 @pytest.mark.parametrize(
     "expression, expected",
     [
-        pytest.param("tag(log, interval(0.01, 1))", Float("x", 0.01, 1.0, log=True), id="loguniform"),
+        pytest.param(
+            "tag(log, interval(0.01, 1))", Float("x", 0.01, 1.0, log=True), id="loguniform"
+        ),
         pytest.param("interval(0, 1)", Float("x", 0.0, 1.0), id="uniform"),
         pytest.param("int(interval(32, 256))", Int("x", 32, 256), id="randint"),
         pytest.param("tag(log, int(interval(1, 64)))", Int("x", 1, 64, log=True), id="lograndint"),
         pytest.param("choice(a, b, 3)", Choice("x", ("a", "b", 3)), id="choice"),
         pytest.param("range(1, 4)", Choice("x", (1, 2, 3)), id="range"),
-        pytest.param({"type": "loguniform", "low": 0.1, "high": 1}, Float("x", 0.1, 1, True), id="mapping"),
+        pytest.param(
+            {"type": "loguniform", "low": 0.1, "high": 1}, Float("x", 0.1, 1, True), id="mapping"
+        ),
     ],
 )
 def test_parse_domain(expression: object, expected: object) -> None:

@@ -97,8 +97,7 @@ def test_concurrent_workers_get_unique_ids_and_replay_reproduces_every_decision(
     spec = spec_from_config({**SEEDS, "max_wallclock_time": None, "max_trials": 60})
     StudyClient(tmp_path).open(spec, n_workers=4)
     procs = [
-        subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path), str(w)])
-        for w in range(4)
+        subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path), str(w)]) for w in range(4)
     ]
     assert [p.wait(timeout=300) for p in procs] == [0] * 4
     records, _ = Journal(tmp_path / "journal.jsonl").read(0)

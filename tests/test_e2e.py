@@ -1,0 +1,241 @@
+"""End to end: `python train.py -m hpo=...` in a real subprocess on real FashionMNIST.
+
+The studies are small (a few batches per epoch) so that the suite stays fast; the
+scheduling, the processes, the journal and Hydra are the real ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lit_hpo import load_study
+from lit_hpo.journal import Journal
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SMALL = [
+    "trainer.limit_train_batches=10",
+    "trainer.limit_val_batches=5",
+    "trainer.num_sanity_val_steps=0",
+]
+
+
+def _env(fashion_root: Path) -> dict[str, str]:
+    return {**os.environ, "LIT_HPO_DATA": str(fashion_root), "PYTHONUNBUFFERED": "1"}
+
+
+def _train(study: Path, fashion_root: Path, *overrides: str, timeout: float = 240):
+    return subprocess.run(
+        [sys.executable, "train.py", "-m", *overrides, f"hydra.sweep.dir={study}"],
+        cwd=ROOT,
+        env=_env(fashion_root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@pytest.fixture(scope="module")
+def asha_study(tmp_path_factory: pytest.TempPathFactory, fashion_root: Path):
+    study = tmp_path_factory.mktemp("asha")
+    result = _train(
+        study, fashion_root, "hpo=asha", "model=mlp", "hpo.n_workers=2", "hpo.max_trials=14",
+        "hpo.max_wallclock_time=null", "trainer.max_epochs=4", "hpo.grace_period=1", *SMALL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return study, result
+
+
+def test_asha_study_runs_asynchronously_and_stops_at_rungs(asha_study) -> None:
+    study_dir, result = asha_study
+    study = load_study(study_dir)
+    trials, results = study.trials, study.results
+    assert len(trials) == 14
+    assert set(trials.status) <= {"completed", "stopped"}
+    stopped = trials[trials.status == "stopped"]
+    assert len(stopped) >= 3
+    assert set(stopped.epochs) <= {1, 2}  # rungs of grace 1, eta 2, max 4
+    assert (trials[trials.status == "completed"].epochs == 4).all()
+    assert set(results.decision) == {"continue", "stop"}
+    assert (results[results.decision == "stop"].reason == "rung").all()
+    # Two workers ran trials at the same time.
+    spans = {t.trial_id: (t.started, t.ended, t.worker) for t in study.state.trials}
+    assert any(
+        a[2] != b[2] and _overlap(a[:2], b[:2])
+        for i, a in spans.items() for j, b in spans.items() if i < j
+    )  # fmt: skip
+    # Asynchronous: a worker claims its next trial right after finishing one, whatever
+    # the other worker is doing.
+    for worker in (0, 1):
+        mine = sorted((s for s in spans.values() if s[2] == worker), key=lambda s: s[0])
+        gaps = [nxt[0] - cur[1] for cur, nxt in itertools.pairwise(mine)]
+        assert gaps and max(gaps) < 2.0, gaps
+    # The first trial is the point to evaluate.
+    assert study.state.trials[0].config == {"model.learning_rate": 0.1, "data.batch_size": 128}
+    best = study.best
+    assert best is not None
+    assert f"validation_error: best {best.value:.6g} for trial-id {best.trial_id}" in result.stdout
+    assert "tuning status" in result.stdout
+
+
+def test_each_trial_has_its_directory_with_tensorboard_curves(asha_study) -> None:
+    study_dir, _ = asha_study
+    for trial_id in range(14):
+        trial_dir = study_dir / f"trial_{trial_id}"
+        assert list((trial_dir / "tensorboard").glob("events.out.tfevents.*")), trial_dir
+        assert (trial_dir / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_status_command_prints_the_table(asha_study) -> None:
+    study_dir, _ = asha_study
+    out = subprocess.run(
+        [sys.executable, "-m", "lit_hpo.cli", "status", str(study_dir)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "trial_id" in out and "learning_rate" in out and "batch_size" in out
+    assert "0 trials running, 14 finished" in out
+    assert "validation_error: best" in out
+
+
+def test_rerun_continues_the_study_and_refuses_other_settings(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    common = ["hpo=random", "hpo.n_workers=1", "hpo.max_wallclock_time=null",
+              "trainer.max_epochs=2", *SMALL]  # fmt: skip
+    assert _train(tmp_path, fashion_root, *common, "hpo.max_trials=2").returncode == 0
+    again = _train(tmp_path, fashion_root, *common, "hpo.max_trials=4")
+    assert again.returncode == 0, again.stderr
+    study = load_study(tmp_path)
+    assert list(study.trials.trial_id) == [0, 1, 2, 3]
+    assert (study.trials.status == "completed").all() and (study.trials.epochs == 2).all()
+    assert len(study.state.sessions) == 2
+    other = _train(tmp_path, fashion_root, *common, "hpo.max_trials=4", "hpo.seed=1")
+    assert other.returncode != 0
+    assert "created with different settings" in other.stderr and "seed" in other.stderr
+
+
+BAD_INPUTS = [
+    ("hpo.reduction_factor=1", "`reduction_factor` must be >= 2, but got 1"),
+    ("hpo.grace_period=0", "`grace_period` must be >= 1, but got 0"),
+    ("hpo.grace_period=20", "`grace_period` must be <= max_epochs (10), but got 20"),
+    ("hpo.n_workers=0", "`hpo.n_workers` must be a positive integer"),
+    ("model.learning_rate=interval(1,0.1)", "low < high"),
+    ("model.learning_rate=tag(log,interval(0,1))", "a log range needs low > 0"),
+    ("model.learning_rate=interval(0,inf)", "must be finite"),
+    ("hpo.scheduler=hyperbandit", "unknown scheduler hpo.scheduler='hyperbandit'"),
+    ("hpo.mode=minimize", "`hpo.mode` must be 'min' or 'max'"),
+    ("modle.lr=interval(0.1,1)", "Could not override 'modle.lr'"),
+]
+
+
+def test_bad_input_fails_early_with_the_value_and_the_fix(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    procs = []
+    for index, (override, _) in enumerate(BAD_INPUTS):
+        procs.append(subprocess.Popen(
+            [sys.executable, "train.py", "-m", "hpo=asha", override,
+             f"hydra.sweep.dir={tmp_path / str(index)}"],
+            cwd=ROOT, env=_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        ))  # fmt: skip
+    for (override, message), proc, index in zip(BAD_INPUTS, procs, range(len(procs)), strict=True):
+        _, stderr = proc.communicate(timeout=180)
+        assert proc.returncode != 0, override
+        assert message in stderr, (override, stderr)
+        assert "Traceback" not in stderr
+        assert not (tmp_path / str(index) / "journal.jsonl").exists()  # nothing was started
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("condition not reached")
+
+
+def _running(study_dir: Path) -> list:
+    if not (study_dir / "journal.jsonl").exists():
+        return []
+    return load_study(study_dir).state.running()
+
+
+def _start(study_dir: Path, fashion_root: Path, *overrides: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", *overrides,
+         f"hydra.sweep.dir={study_dir}"],
+        cwd=ROOT, env=_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def test_a_killed_worker_fails_its_trial_and_is_replaced(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    proc = _start(tmp_path, fashion_root, "hpo.n_workers=2", "hpo.max_trials=6",
+                  "hpo.max_wallclock_time=null", "trainer.max_epochs=3",
+                  "trainer.limit_train_batches=60", "trainer.limit_val_batches=5")  # fmt: skip
+    _wait_for(lambda: len(_running(tmp_path)) >= 1 and _running(tmp_path)[0].reports)
+    victim = _running(tmp_path)[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out
+    study = load_study(tmp_path)
+    dead = study.state.trials[victim.trial_id]
+    assert (dead.status, dead.reason) == ("failed", "worker_died")
+    assert len(study.state.trials) == 6
+    others = [t for t in study.state.trials if t.trial_id != victim.trial_id]
+    assert all(t.status in ("completed", "stopped") for t in others)
+    assert any(t.pid not in (victim.pid, None) and t.worker == victim.worker for t in others)
+    assert "starting a new one" in out
+
+
+def test_ctrl_c_stops_cleanly_and_leaves_a_readable_journal(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    proc = _start(tmp_path, fashion_root, "hpo.n_workers=2", "hpo.max_wallclock_time=600",
+                  "trainer.limit_train_batches=200")  # fmt: skip
+    _wait_for(lambda: len(_running(tmp_path)) == 2)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode != 0
+    records, _ = Journal(tmp_path / "journal.jsonl").read(0)  # every line whole JSON
+    study = load_study(tmp_path)
+    assert study.state.running() == []
+    assert {t.reason for t in study.state.trials} == {"interrupted"}
+    assert "tuning status" in out
+    assert records[-1]["op"] == "end"
+
+
+def test_plugin_is_discovered() -> None:
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+
+    names = [cls.__name__ for cls in Plugins.instance().discover(Sweeper)]
+    assert "LitHpoSweeper" in names
+
+
+def test_random_search_runs_lenet_to_max_epochs(tmp_path: Path, fashion_root: Path) -> None:
+    result = _train(
+        tmp_path, fashion_root, "hpo=random", "hpo.n_workers=2", "hpo.max_trials=3",
+        "hpo.max_wallclock_time=null", "trainer.max_epochs=2", *SMALL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    trials = load_study(tmp_path).trials
+    assert (trials.status == "completed").all() and (trials.epochs == 2).all()
+    assert "validation_error: best" in result.stdout
