@@ -13,9 +13,9 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from lit_hpo import HPOCallback
+from lit_hpo import HPOCallback, current_trial
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -24,8 +24,13 @@ def main(cfg: DictConfig) -> float:
     output_dir = HydraConfig.get().runtime.output_dir
     model = instantiate(cfg.model)
     data = instantiate(cfg.data)
-    logger = TensorBoardLogger(save_dir=output_dir, name="tensorboard", version="")
-    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trial = current_trial()  # None outside a study
+    logger = TensorBoardLogger(
+        save_dir=output_dir,
+        name="tensorboard",
+        version=trial.name if trial else "",  # run name: the trial's hyperparameters
+        default_hp_metric=False,
+    )
     trainer = L.Trainer(
         **cfg.trainer,
         logger=logger,

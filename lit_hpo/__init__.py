@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["HPOCallback", "Study", "__version__", "load_study"]
+__all__ = ["HPOCallback", "Study", "TrialContext", "__version__", "current_trial", "load_study"]
+
+from lit_hpo.context import TrialContext, current_trial
 
 if TYPE_CHECKING:
     from lit_hpo.callback import HPOCallback

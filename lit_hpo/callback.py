@@ -37,7 +37,7 @@ class HPOCallback(Callback):
         self._metric: str | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._trial = context.current()
+        self._trial = context.current_trial()
         if self._trial is None or not trainer.is_global_zero:
             return
         self._client = StudyClient(self._trial.study_dir)

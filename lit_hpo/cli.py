@@ -1,31 +1,98 @@
-"""The ``lit-hpo`` command."""
+"""The ``lit-hpo`` command: inspect a study directory (``hydra.sweep.dir``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lit_hpo.results import Study, load_study
 
 
 def _status(args: argparse.Namespace) -> int:
-    from lit_hpo.results import load_study
+    study = load_study(args.directory)
+    while True:
+        text = f"{study.status_table()}\n{study.best_line()}"
+        if not args.watch:
+            print(text)
+            return 0
+        print("\033[2J\033[H" + text if sys.stdout.isatty() else text + "\n", flush=True)
+        time.sleep(args.interval)
+        study.refresh()
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from lit_hpo.plots import save_figures
 
     study = load_study(args.directory)
-    print(study.status_table())
-    print(study.best_line())
+    for path in save_figures(study, args.out):
+        print(path)
+    return 0
+
+
+def best_overrides(study: Study) -> list[str]:
+    """The best trial's configuration as Hydra overrides for ``python train.py``."""
+    from lit_hpo.worker import format_override
+
+    best = study.best
+    if best is None:
+        raise LookupError(f"no trial in {study.directory} has reported a finite value yet")
+    return [format_override(key, value) for key, value in best.config.items()]
+
+
+def _best(args: argparse.Namespace) -> int:
+    study = load_study(args.directory)
+    overrides = best_overrides(study)
+    best = study.best
+    assert best is not None
+    print(f"# {study.metric} {best.value:.6g} (trial {best.trial_id}, epoch {best.epoch})")
+    print(" ".join(overrides))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    study = load_study(args.directory)
+    out = Path(args.out) if args.out else study.directory
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("results", study.results), ("trials", study.trials)):
+        path = out / f"{name}.{args.format}"
+        if args.format == "csv":
+            frame.to_csv(path, index=False)
+        else:
+            try:
+                frame.to_parquet(path, index=False)
+            except ImportError as err:
+                raise ImportError("parquet export needs pyarrow: pip install pyarrow") from err
+        print(path)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lit-hpo", description="Inspect lit_hpo studies (the directory of a -m run)."
+        prog="lit-hpo",
+        description="Inspect a lit_hpo study: the directory of a `python train.py -m hpo=...` "
+        "run (its hydra.sweep.dir, holding journal.jsonl).",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    status = commands.add_parser(
-        "status", help="print the tuning status table (works while the study runs)"
-    )
-    status.add_argument("directory", help="the study directory (hydra.sweep.dir)")
-    status.set_defaults(run=_status)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("directory", help="the study directory (hydra.sweep.dir)")
+        sub.set_defaults(run=run)
+        return sub
+
+    status = command("status", "print the tuning status table (also while the study runs)", _status)
+    status.add_argument("--watch", action="store_true", help="refresh until interrupted")
+    status.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes")
+    plot = command("plot", "write the study's figures as PNG files", _plot)
+    plot.add_argument("--out", help="directory for the PNGs (default: the study directory)")
+    command("best", "print the best configuration as Hydra overrides for train.py", _best)
+    export = command("export", "write results and trials tables", _export)
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--out", help="output directory (default: the study directory)")
     return parser
 
 
@@ -33,8 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except FileNotFoundError as err:
-        print(f"lit-hpo: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, LookupError, ImportError) as err:
+        print(f"lit-hpo {args.command}: {err}", file=sys.stderr)
         return 2
 
 

@@ -14,20 +14,29 @@ from dataclasses import dataclass
 
 STUDY_DIR = "LIT_HPO_STUDY_DIR"
 TRIAL_ID = "LIT_HPO_TRIAL_ID"
+TRIAL_NAME = "LIT_HPO_TRIAL_NAME"
 
 
 @dataclass(frozen=True)
 class TrialContext:
+    """Args:
+    study_dir: the study directory.
+    trial_id: the trial's id in the journal.
+    name: a short run name from the trial's hyperparameters, for loggers
+        (``learning_rate=0.1301,batch_size=149``).
+    """
+
     study_dir: str
     trial_id: int
+    name: str = ""
 
 
-def current(environ: MutableMapping[str, str] = os.environ) -> TrialContext | None:
+def current_trial(environ: MutableMapping[str, str] = os.environ) -> TrialContext | None:
     """The trial this process runs, or ``None`` outside a study."""
     study_dir, trial_id = environ.get(STUDY_DIR), environ.get(TRIAL_ID)
     if not study_dir or trial_id is None:
         return None
-    return TrialContext(study_dir, int(trial_id))
+    return TrialContext(study_dir, int(trial_id), environ.get(TRIAL_NAME, ""))
 
 
 @contextmanager
@@ -36,8 +45,9 @@ def trial_context(
 ) -> Iterator[None]:
     """Set the trial context for the duration of the block."""
     environ[STUDY_DIR], environ[TRIAL_ID] = context.study_dir, str(context.trial_id)
+    environ[TRIAL_NAME] = context.name
     try:
         yield
     finally:
-        environ.pop(STUDY_DIR, None)
-        environ.pop(TRIAL_ID, None)
+        for key in (STUDY_DIR, TRIAL_ID, TRIAL_NAME):
+            environ.pop(key, None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from hydra.errors import CompactHydraException
 from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
 from lit_hpo.launcher import Supervisor
 from lit_hpo.overrides import domain_from_override
-from lit_hpo.results import load_study
+from lit_hpo.progress import make_progress
+from lit_hpo.results import load_study, utilization
 from lit_hpo.searcher import suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
@@ -139,13 +141,18 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
         )
 
     try:
-        Supervisor(client, make_args, n_workers).run()
+        Supervisor(client, make_args, n_workers, make_progress(sys.stdout.isatty())).run()
     except KeyboardInterrupt:
         print("lit_hpo: interrupted; rerun the same command to continue the study", flush=True)
         raise SystemExit(130) from None
     finally:
         study = load_study(study_dir)
         print(study.status_table(), flush=True)
+        print(f"worker utilization {utilization(study.state, time.time()):.3f} "
+              "(busy trial time / (workers x wall time))", flush=True)  # fmt: skip
         print(study.best_line(), flush=True)
-        sys.stdout.flush()
+        from lit_hpo.plots import save_figures
+
+        figures = save_figures(study)
+        print(f"figures: {', '.join(str(p) for p in figures)}", flush=True)
     return study

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from lit_hpo.policy import may_start_trial
-from lit_hpo.progress import Progress
+from lit_hpo.progress import LiveProgress, Progress
 from lit_hpo.study import StudyClient
 from lit_hpo.worker import WorkerArgs, worker_main
 
@@ -44,7 +44,7 @@ class Supervisor:
         client: StudyClient,
         make_args: Callable[[int], WorkerArgs],
         n_workers: int,
-        progress: Progress | None = None,
+        progress: Progress | LiveProgress | None = None,
         max_restarts: int | None = None,
         poll: float = 0.5,
     ) -> None:
@@ -111,6 +111,7 @@ class Supervisor:
             raise
         finally:
             self.progress.update(self.client.refresh(), time.time(), force_status=True)
+            self.progress.close()
 
     def _shutdown(self, processes: dict[int, BaseProcess]) -> None:
         """Let workers record their interrupted trials, then make sure they are gone.

@@ -1,16 +1,24 @@
-"""Plain-text progress of a running study: one line per trial start and end, and a
-status line every ``every`` seconds. Plain lines (no redraws) read well in CI logs."""
+"""Progress of a running study, read from the journal.
+
+On a terminal: a live panel (``rich``) with elapsed time vs budget, trial counts, the best
+value and one line per worker, with one line per trial start and end printed above it.
+Elsewhere (CI logs, files): the same facts as plain lines, a status block every
+``every`` seconds, never a redraw.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from lit_hpo.results import best_report
 from lit_hpo.space import short_names
 from lit_hpo.state import StudyState, Trial
 
+COUNTED = ("running", "completed", "stopped", "failed")
 
-def _config_text(trial: Trial, names: dict[str, str]) -> str:
+
+def config_text(trial: Trial, names: dict[str, str]) -> str:
     parts = []
     for key, value in trial.config.items():
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
@@ -18,7 +26,7 @@ def _config_text(trial: Trial, names: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-def _end_text(trial: Trial, metric: str) -> str:
+def end_text(trial: Trial, metric: str) -> str:
     last = trial.reports[-1] if trial.reports else None
     text = f"trial {trial.trial_id} {trial.status}"
     if last is not None:
@@ -31,46 +39,122 @@ def _end_text(trial: Trial, metric: str) -> str:
     return text
 
 
-class Progress:
-    def __init__(self, emit: Callable[[str], None] = print, every: float = 30.0) -> None:
-        self.emit = emit
-        self.every = every
-        self._seen: dict[int, str] = {}
-        self._last_status = 0.0
-
-    def update(self, state: StudyState, now: float, force_status: bool = False) -> None:
-        header = state.header or {}
-        metric = header.get("metric", "metric")
-        names = short_names(list(header.get("space", {})))
-        elapsed = state.active_seconds(now)
-        for trial in state.trials:
-            previous = self._seen.get(trial.trial_id)
-            if previous is None:
-                self.emit(
-                    f"[{elapsed:7.1f}s] trial {trial.trial_id} started on worker "
-                    f"{trial.worker}: {_config_text(trial, names)}"
-                )
-            if trial.status != "running" and previous != trial.status:
-                self.emit(f"[{elapsed:7.1f}s] {_end_text(trial, metric)}")
-            self._seen[trial.trial_id] = trial.status
-        if force_status or now - self._last_status >= self.every:
-            self._last_status = now
-            self.emit(f"[{elapsed:7.1f}s] {status_line(state, now)}")
-
-
 def status_line(state: StudyState, now: float) -> str:
-    counts = {s: 0 for s in ("running", "completed", "stopped", "failed")}
+    """Elapsed vs budget, counts by status, best value so far and its trial."""
+    counts = dict.fromkeys(COUNTED, 0)
     for trial in state.trials:
         counts[trial.status] = counts.get(trial.status, 0) + 1
     limit = state.budget.get("max_wallclock_time")
     budget = f" of {limit:g}s" if limit else ""
-    text = (
-        f"{state.active_seconds(now):.0f}s{budget}: {counts['running']} running, "
-        f"{counts['completed']} completed, {counts['stopped']} stopped, "
-        f"{counts['failed']} failed"
+    text = f"{state.active_seconds(now):.0f}s{budget}: " + ", ".join(
+        f"{counts[s]} {s}" for s in COUNTED
     )
     best = best_report(state)
     if best is not None:
         metric = (state.header or {}).get("metric", "metric")
         text += f"; best {metric} {best.value:.4f} (trial {best.trial_id})"
     return text
+
+
+def worker_lines(state: StudyState) -> list[str]:
+    """One line per worker: the trial it runs, its epoch and last value."""
+    header = state.header or {}
+    names = short_names(list(header.get("space", {})))
+    metric = header.get("metric", "metric")
+    workers = int(state.sessions[-1][2]) if state.sessions else 0
+    running = {trial.worker: trial for trial in state.running()}
+    lines = []
+    for worker in range(workers):
+        trial = running.get(worker)
+        if trial is None:
+            lines.append(f"worker {worker}: idle")
+            continue
+        text = f"worker {worker}: trial {trial.trial_id} ({config_text(trial, names)})"
+        if trial.reports:
+            last = trial.reports[-1]
+            value = "nan" if last.value is None else f"{last.value:.4f}"
+            text += f", epoch {last.epoch}, {metric} {value}"
+        else:
+            text += ", first epoch"
+        lines.append(text)
+    return lines
+
+
+class _Events:
+    """Trial starts and ends not yet shown."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, str] = {}
+
+    def new(self, state: StudyState) -> list[str]:
+        header = state.header or {}
+        names = short_names(list(header.get("space", {})))
+        metric = header.get("metric", "metric")
+        lines = []
+        for trial in state.trials:
+            previous = self._seen.get(trial.trial_id)
+            if previous is None:
+                lines.append(
+                    f"trial {trial.trial_id} started on worker {trial.worker}: "
+                    f"{config_text(trial, names)}"
+                )
+            if trial.status != "running" and previous != trial.status:
+                lines.append(end_text(trial, metric))
+            self._seen[trial.trial_id] = trial.status
+        return lines
+
+
+class Progress:
+    """Plain lines: events as they happen, a status block every ``every`` seconds."""
+
+    def __init__(self, emit: Callable[[str], None] = print, every: float = 30.0) -> None:
+        self.emit = emit
+        self.every = every
+        self._events = _Events()
+        self._last_status: float | None = None
+
+    def update(self, state: StudyState, now: float, force_status: bool = False) -> None:
+        stamp = f"[{state.active_seconds(now):7.1f}s]"
+        for line in self._events.new(state):
+            self.emit(f"{stamp} {line}")
+        if force_status or self._last_status is None or now - self._last_status >= self.every:
+            self._last_status = now
+            self.emit(f"{stamp} {status_line(state, now)}")
+            for line in worker_lines(state):
+                self.emit(f"{' ' * len(stamp)}   {line}")
+
+    def close(self) -> None:
+        pass
+
+
+class LiveProgress:
+    """A live panel on a terminal (rich); events scroll above it."""
+
+    def __init__(self, console: Any = None, refresh_per_second: float = 2.0) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = console or Console()
+        self._live = Live(console=self.console, refresh_per_second=refresh_per_second)
+        self._events = _Events()
+        self._live.start()
+
+    def emit(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False)
+
+    def update(self, state: StudyState, now: float, force_status: bool = False) -> None:
+        from rich.panel import Panel
+        from rich.text import Text
+
+        stamp = f"[{state.active_seconds(now):7.1f}s]"
+        for line in self._events.new(state):
+            self.emit(f"{stamp} {line}")
+        body = Text("\n".join([status_line(state, now), *worker_lines(state)]))
+        self._live.update(Panel(body, title="lit_hpo study", expand=False))
+
+    def close(self) -> None:
+        self._live.stop()
+
+
+def make_progress(is_terminal: bool) -> Progress | LiveProgress:
+    return LiveProgress() if is_terminal else Progress()

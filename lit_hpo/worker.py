@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from lit_hpo.context import TrialContext, trial_context
+from lit_hpo.space import short_names
 from lit_hpo.state import Trial
 from lit_hpo.study import StudyClient
+from lit_hpo.tensorboard import write_hparams
 
 NO_REPORT = (
     "the trial finished without reporting {metric!r}: add lit_hpo.HPOCallback() to the "
@@ -119,16 +121,21 @@ def run_trial(
     except BaseException as err:
         client.end(trial.trial_id, "failed", "interrupted", f"{type(err).__name__}: {err}")
         raise
+    header = client.header
     if result.error is not None:
         client.end(trial.trial_id, "failed", "error", result.error)
         print(result.error, file=sys.stderr, flush=True)
-        return
-    finished = client.refresh().trials[trial.trial_id]
-    client.end(trial.trial_id, *trial_outcome(finished, client.header["metric"]))
+    else:
+        finished = client.refresh().trials[trial.trial_id]
+        client.end(trial.trial_id, *trial_outcome(finished, header["metric"]))
+    state = client.refresh()
+    write_hparams(result.output_dir, state.trials[trial.trial_id], list(header["space"]),
+                  header["metric"], state.sign)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class _JobResult:
+    output_dir: Path  # the trial's directory
     error: str | None  # the task's traceback when it raised
 
 
@@ -141,7 +148,12 @@ def _run_job(args: WorkerArgs, task: Callable[..., Any], trial: Trial) -> _JobRe
     with open_dict(config):
         config.hydra.job.id = f"trial_{trial.trial_id}"
         config.hydra.job.num = trial.trial_id
-    with trial_context(TrialContext(args.study_dir, trial.trial_id)):
+    names = short_names(list(trial.config))
+    name = ",".join(
+        f"{names[k]}={v:.4g}" if isinstance(v, float) else f"{names[k]}={v}"
+        for k, v in trial.config.items()
+    )
+    with trial_context(TrialContext(args.study_dir, trial.trial_id, name)):
         result = run_job(
             hydra_context=args.hydra_context,
             task_function=task,
@@ -149,13 +161,14 @@ def _run_job(args: WorkerArgs, task: Callable[..., Any], trial: Trial) -> _JobRe
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",
         )
+    output_dir = Path(str(config.hydra.runtime.output_dir))
     if result.status != JobStatus.FAILED:
-        return _JobResult(None)
+        return _JobResult(output_dir, None)
     try:
         result.return_value  # noqa: B018 - the property re-raises the task's exception
     except Exception as error:
-        return _JobResult("".join(traceback.format_exception(error)))
-    return _JobResult("the task failed without an exception")
+        return _JobResult(output_dir, "".join(traceback.format_exception(error)))
+    return _JobResult(output_dir, "the task failed without an exception")
 
 
 def worker_main(args: WorkerArgs) -> None:
@@ -176,6 +189,13 @@ def worker_main(args: WorkerArgs) -> None:
 
         torch.set_num_threads(args.threads)
     task = args.task.resolve()
+    import torch
+
+    print(
+        f"worker {args.worker}: pid {os.getpid()}, CUDA_VISIBLE_DEVICES="
+        f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}, torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
     client = StudyClient(args.study_dir)
     while (trial := client.claim(args.worker)) is not None:
         print(f"worker {args.worker}: trial {trial.trial_id} {trial.config}", flush=True)

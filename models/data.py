@@ -89,6 +89,26 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
+def prepare_fashion_mnist(
+    root: str | os.PathLike[str] | None = None, download: bool = True
+) -> Path:
+    """The directory holding FashionMNIST: found, or downloaded when allowed.
+
+    Raises:
+        FileNotFoundError: listing where it looked and every way to provide the data.
+    """
+    directory = find_fashion_mnist(root)
+    if directory is not None:
+        return directory
+    if not download:
+        raise FileNotFoundError(
+            "FashionMNIST was not found in "
+            + ", ".join(str(p) for p in candidate_roots(root))
+            + f". Pass data.root=<dir>, set {ENV_VAR}, or allow data.download=true."
+        )
+    return _download(root)
+
+
 @functools.lru_cache(maxsize=2)
 def load_fashion_mnist(directory: str) -> dict[str, torch.Tensor]:
     """The four arrays as tensors (images ``uint8 (N, 1, 28, 28)``, labels ``int64``).
@@ -150,15 +170,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
         self.arrays: dict[str, torch.Tensor] | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        directory = find_fashion_mnist(self.root)
-        if directory is None:
-            if not self.download:
-                raise FileNotFoundError(
-                    "FashionMNIST was not found in "
-                    + ", ".join(str(p) for p in candidate_roots(self.root))
-                    + f". Pass data.root=<dir>, set {ENV_VAR}, or allow data.download=true."
-                )
-            directory = _download(self.root)
+        directory = prepare_fashion_mnist(self.root, self.download)
         self.arrays = load_fashion_mnist(str(directory.resolve()))
 
     def _loader(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> DataLoader:

@@ -239,3 +239,29 @@ def test_random_search_runs_lenet_to_max_epochs(tmp_path: Path, fashion_root: Pa
     trials = load_study(tmp_path).trials
     assert (trials.status == "completed").all() and (trials.epochs == 2).all()
     assert "validation_error: best" in result.stdout
+
+
+def test_workers_are_pinned_to_their_own_gpu(tmp_path: Path, fashion_root: Path) -> None:
+    """No GPU here: CUDA_VISIBLE_DEVICES lists two ids, so two workers start (the default)
+    and each sees only its own id; torch then finds no CUDA device and trains on CPU."""
+    env = {**_env(fashion_root), "CUDA_VISIBLE_DEVICES": "3,5"}
+    result = subprocess.run(
+        [sys.executable, "train.py", "-m", "hpo=random", "hpo.max_trials=2",
+         "hpo.max_wallclock_time=null", "trainer.max_epochs=1", *SMALL,
+         f"hydra.sweep.dir={tmp_path}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "2 workers (GPUs 3, 5)" in result.stdout
+    logs = [(tmp_path / "workers" / f"worker_{w}.log").read_text() for w in (0, 1)]
+    assert "CUDA_VISIBLE_DEVICES='3'" in logs[0] and "CUDA_VISIBLE_DEVICES='5'" in logs[1]
+
+
+def test_cpu_workers_split_the_cores(asha_study) -> None:
+    study_dir, result = asha_study
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // 2)
+    assert f"2 workers (CPU, {threads} threads each)" in result.stdout
+    log = (study_dir / "workers" / "worker_0.log").read_text()
+    assert f"torch threads {threads}" in log
+    assert "worker utilization" in result.stdout

@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   venv + install + data + the seeds' ASHA study (300 s, 2 workers)
+#   make test   venv + install + the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Use the project's shared copy of FashionMNIST when it sits beside the checkout.
+ifneq ($(wildcard ../shared/data/FashionMNIST/raw),)
+export LIT_HPO_DATA ?= $(abspath ../shared/data)
+endif
+
+.PHONY: install data demo demo-random test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+data: install  ## find FashionMNIST (data.root, $$LIT_HPO_DATA, Debian) or download it
+	$(BIN)/python -c "from models.data import prepare_fashion_mnist as p; print('FashionMNIST:', p())"
+
+demo: data  ## the seeds' ASHA study: LeNet, 2 workers, 300 s
+	$(BIN)/python train.py -m hpo=asha
+
+demo-random: data  ## the seeds' asynchronous random search
+	$(BIN)/python train.py -m hpo=random
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
