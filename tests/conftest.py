@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,3 +33,38 @@ def fashion_root() -> Path:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+SMALL = [
+    "trainer.limit_train_batches=10",
+    "trainer.limit_val_batches=5",
+    "trainer.num_sanity_val_steps=0",
+]
+
+
+def study_env(fashion_root: Path) -> dict[str, str]:
+    return {**os.environ, "LIT_HPO_DATA": str(fashion_root), "PYTHONUNBUFFERED": "1"}
+
+
+def run_train(study: Path, fashion_root: Path, *overrides: str, timeout: float = 240):
+    """`python train.py -m <overrides> hydra.sweep.dir=<study>` in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "train.py", "-m", *overrides, f"hydra.sweep.dir={study}"],
+        cwd=ROOT,
+        env=study_env(fashion_root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def asha_study(tmp_path_factory: pytest.TempPathFactory, fashion_root: Path):
+    """A small real ASHA study (DropoutMLP, 14 trials, 2 workers), run once per session."""
+    study = tmp_path_factory.mktemp("asha")
+    result = run_train(
+        study, fashion_root, "hpo=asha", "model=mlp", "hpo.n_workers=2", "hpo.max_trials=14",
+        "hpo.max_wallclock_time=null", "trainer.max_epochs=4", "hpo.grace_period=1", *SMALL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return study, result

@@ -31,7 +31,9 @@ def test_status_prints_the_seeds_table(study_dir: Path, capsys: pytest.CaptureFi
     assert out.rstrip().endswith("validation_error: best 0.1707 for trial-id 8")
 
 
-def test_best_prints_overrides_that_train_py_accepts(study_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_best_prints_overrides_that_train_py_accepts(
+    study_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["best", str(study_dir)]) == 0
     comment, overrides = capsys.readouterr().out.splitlines()
     assert comment.startswith("# validation_error 0.1707 (trial 8")
@@ -52,14 +54,26 @@ def test_export(study_dir: Path, tmp_path: Path, fmt: str) -> None:
     results = read(tmp_path / "x" / f"results.{fmt}")
     trials = read(tmp_path / "x" / f"trials.{fmt}")
     assert len(trials) == 11 and list(trials.trial_id) == list(range(11))
-    assert set(results.columns) >= {"trial_id", "epoch", "validation_error", "time", "worker", "decision"}
+    assert set(results.columns) >= {
+        "trial_id",
+        "epoch",
+        "validation_error",
+        "time",
+        "worker",
+        "decision",
+    }
     assert results.groupby("trial_id").epoch.max().tolist() == trials.epochs.tolist()
 
 
 def test_plot_writes_pngs(study_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plot", str(study_dir)]) == 0
     written = capsys.readouterr().out.split()
-    assert {Path(p).name for p in written} == {"incumbent.png", "learning_curves.png", "timeline.png", "hyperparameters.png"}
+    assert {Path(p).name for p in written} == {
+        "incumbent.png",
+        "learning_curves.png",
+        "timeline.png",
+        "hyperparameters.png",
+    }
     assert all(Path(p).is_file() for p in written)
 
 
@@ -75,7 +89,9 @@ def test_missing_or_empty_directory_says_what_was_expected(
     assert "no study journal with a header" in capsys.readouterr().err
 
 
-def test_best_of_a_study_without_reports(study_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_best_of_a_study_without_reports(
+    study_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     journal = study_dir / "journal.jsonl"
     journal.write_text(journal.read_text().splitlines()[0] + "\n")
     assert main(["best", str(study_dir)]) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,45 +19,13 @@ import pytest
 
 from lit_hpo import load_study
 from lit_hpo.journal import Journal
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SMALL, run_train, study_env
 
 pytestmark = pytest.mark.slow
-
-SMALL = [
-    "trainer.limit_train_batches=10",
-    "trainer.limit_val_batches=5",
-    "trainer.num_sanity_val_steps=0",
-]
-
-
-def _env(fashion_root: Path) -> dict[str, str]:
-    return {**os.environ, "LIT_HPO_DATA": str(fashion_root), "PYTHONUNBUFFERED": "1"}
-
-
-def _train(study: Path, fashion_root: Path, *overrides: str, timeout: float = 240):
-    return subprocess.run(
-        [sys.executable, "train.py", "-m", *overrides, f"hydra.sweep.dir={study}"],
-        cwd=ROOT,
-        env=_env(fashion_root),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
-
-
-@pytest.fixture(scope="module")
-def asha_study(tmp_path_factory: pytest.TempPathFactory, fashion_root: Path):
-    study = tmp_path_factory.mktemp("asha")
-    result = _train(
-        study, fashion_root, "hpo=asha", "model=mlp", "hpo.n_workers=2", "hpo.max_trials=14",
-        "hpo.max_wallclock_time=null", "trainer.max_epochs=4", "hpo.grace_period=1", *SMALL,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return study, result
 
 
 def test_asha_study_runs_asynchronously_and_stops_at_rungs(asha_study) -> None:
@@ -91,12 +60,17 @@ def test_asha_study_runs_asynchronously_and_stops_at_rungs(asha_study) -> None:
     assert "tuning status" in result.stdout
 
 
-def test_each_trial_has_its_directory_with_tensorboard_curves(asha_study) -> None:
-    study_dir, _ = asha_study
+def test_each_trial_has_its_directory_curves_hparams_and_the_study_its_figures(asha_study) -> None:
+    study_dir, result = asha_study
     for trial_id in range(14):
         trial_dir = study_dir / f"trial_{trial_id}"
-        assert list((trial_dir / "tensorboard").glob("events.out.tfevents.*")), trial_dir
+        curves = list((trial_dir / "tensorboard").rglob("events.out.tfevents.*"))
+        assert curves and "learning_rate=" in curves[0].parent.name, trial_dir  # run name
+        assert list((trial_dir / "hparams").glob("events.out.tfevents.*")), trial_dir
         assert (trial_dir / ".hydra" / "overrides.yaml").is_file()
+    for name in ("incumbent", "learning_curves", "timeline", "hyperparameters"):
+        assert (study_dir / f"{name}.png").stat().st_size > 10_000
+    assert "figures:" in result.stdout
 
 
 def test_status_command_prints_the_table(asha_study) -> None:
@@ -115,14 +89,14 @@ def test_rerun_continues_the_study_and_refuses_other_settings(
 ) -> None:
     common = ["hpo=random", "hpo.n_workers=1", "hpo.max_wallclock_time=null",
               "trainer.max_epochs=2", *SMALL]  # fmt: skip
-    assert _train(tmp_path, fashion_root, *common, "hpo.max_trials=2").returncode == 0
-    again = _train(tmp_path, fashion_root, *common, "hpo.max_trials=4")
+    assert run_train(tmp_path, fashion_root, *common, "hpo.max_trials=2").returncode == 0
+    again = run_train(tmp_path, fashion_root, *common, "hpo.max_trials=4")
     assert again.returncode == 0, again.stderr
     study = load_study(tmp_path)
     assert list(study.trials.trial_id) == [0, 1, 2, 3]
     assert (study.trials.status == "completed").all() and (study.trials.epochs == 2).all()
     assert len(study.state.sessions) == 2
-    other = _train(tmp_path, fashion_root, *common, "hpo.max_trials=4", "hpo.seed=1")
+    other = run_train(tmp_path, fashion_root, *common, "hpo.max_trials=4", "hpo.seed=1")
     assert other.returncode != 0
     assert "created with different settings" in other.stderr and "seed" in other.stderr
 
@@ -149,7 +123,7 @@ def test_bad_input_fails_early_with_the_value_and_the_fix(
         procs.append(subprocess.Popen(
             [sys.executable, "train.py", "-m", "hpo=asha", override,
              f"hydra.sweep.dir={tmp_path / str(index)}"],
-            cwd=ROOT, env=_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT, env=study_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         ))  # fmt: skip
     for (override, message), proc, index in zip(BAD_INPUTS, procs, range(len(procs)), strict=True):
@@ -179,7 +153,7 @@ def _start(study_dir: Path, fashion_root: Path, *overrides: str) -> subprocess.P
     return subprocess.Popen(
         [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", *overrides,
          f"hydra.sweep.dir={study_dir}"],
-        cwd=ROOT, env=_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=study_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )  # fmt: skip
 
@@ -201,8 +175,10 @@ def test_a_killed_worker_fails_its_trial_and_is_replaced(
     assert len(study.state.trials) == 6
     others = [t for t in study.state.trials if t.trial_id != victim.trial_id]
     assert all(t.status in ("completed", "stopped") for t in others)
-    assert any(t.pid not in (victim.pid, None) and t.worker == victim.worker for t in others)
-    assert "starting a new one" in out
+    assert f"worker {victim.worker} exited with code -9; starting a new one" in out
+    log = (tmp_path / "workers" / f"worker_{victim.worker}.log").read_text()
+    starts = re.findall(rf"worker {victim.worker}: pid (\d+)", log)
+    assert len(starts) == 2 and int(starts[0]) == victim.pid != int(starts[1])
 
 
 def test_ctrl_c_stops_cleanly_and_leaves_a_readable_journal(
@@ -231,7 +207,7 @@ def test_plugin_is_discovered() -> None:
 
 
 def test_random_search_runs_lenet_to_max_epochs(tmp_path: Path, fashion_root: Path) -> None:
-    result = _train(
+    result = run_train(
         tmp_path, fashion_root, "hpo=random", "hpo.n_workers=2", "hpo.max_trials=3",
         "hpo.max_wallclock_time=null", "trainer.max_epochs=2", *SMALL,
     )  # fmt: skip
@@ -244,7 +220,7 @@ def test_random_search_runs_lenet_to_max_epochs(tmp_path: Path, fashion_root: Pa
 def test_workers_are_pinned_to_their_own_gpu(tmp_path: Path, fashion_root: Path) -> None:
     """No GPU here: CUDA_VISIBLE_DEVICES lists two ids, so two workers start (the default)
     and each sees only its own id; torch then finds no CUDA device and trains on CPU."""
-    env = {**_env(fashion_root), "CUDA_VISIBLE_DEVICES": "3,5"}
+    env = {**study_env(fashion_root), "CUDA_VISIBLE_DEVICES": "3,5"}
     result = subprocess.run(
         [sys.executable, "train.py", "-m", "hpo=random", "hpo.max_trials=2",
          "hpo.max_wallclock_time=null", "trainer.max_epochs=1", *SMALL,

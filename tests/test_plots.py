@@ -31,10 +31,27 @@ def _state(mode: str, events: list[tuple]) -> StudyState:
     for event in events:
         if event[0] == "claim":
             _, trial, worker, t = event
-            state.apply({"op": "claim", "trial": trial, "worker": worker, "config": {"lr": 0.1 * (trial + 1)}, "time": t})
+            state.apply(
+                {
+                    "op": "claim",
+                    "trial": trial,
+                    "worker": worker,
+                    "config": {"lr": 0.1 * (trial + 1)},
+                    "time": t,
+                }
+            )
         elif event[0] == "report":
             _, trial, epoch, value, t = event
-            state.apply({"op": "report", "trial": trial, "epoch": epoch, "value": value, "decision": "continue", "time": t})
+            state.apply(
+                {
+                    "op": "report",
+                    "trial": trial,
+                    "epoch": epoch,
+                    "value": value,
+                    "decision": "continue",
+                    "time": t,
+                }
+            )
         else:
             _, trial, status, t = event
             state.apply({"op": "end", "trial": trial, "status": status, "time": t})
@@ -85,7 +102,9 @@ def test_timeline_segments_running_trials_end_now() -> None:
 
 def test_hyperparameter_points_use_each_trials_best() -> None:
     points = hyperparameter_points(_state("min", EVENTS))
-    assert points == {"lr": [(0.1, 0.5, "running"), (0.2, 0.9, "stopped"), (0.30000000000000004, 0.3, "running")]}
+    assert points == {
+        "lr": [(0.1, 0.5, "running"), (0.2, 0.9, "stopped"), (0.30000000000000004, 0.3, "running")]
+    }
 
 
 def test_every_renderer_draws_the_recorded_study(tmp_path: Path) -> None:
