@@ -37,7 +37,8 @@ def main(cfg: DictConfig) -> float:
         callbacks=[HPOCallback()],
         default_root_dir=output_dir,
     )
-    trainer.fit(model, data)
+    # A trial resumed after its worker died continues from its last reported epoch.
+    trainer.fit(model, data, ckpt_path=trial.resume_from if trial else None)
     return float(trainer.callback_metrics["validation_error"])
 
 

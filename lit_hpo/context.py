@@ -15,6 +15,8 @@ from dataclasses import dataclass
 STUDY_DIR = "LIT_HPO_STUDY_DIR"
 TRIAL_ID = "LIT_HPO_TRIAL_ID"
 TRIAL_NAME = "LIT_HPO_TRIAL_NAME"
+ATTEMPT = "LIT_HPO_ATTEMPT"
+RESUME_FROM = "LIT_HPO_RESUME_FROM"
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,16 @@ class TrialContext:
     trial_id: the trial's id in the journal.
     name: a short run name from the trial's hyperparameters, for loggers
         (``learning_rate=0.1301,batch_size=149``).
+    attempt: 0 for the first run of the trial, +1 for each resume.
+    resume_from: the checkpoint to resume from (pass it as ``trainer.fit(...,
+        ckpt_path=trial.resume_from)``), or ``None`` to start from scratch.
     """
 
     study_dir: str
     trial_id: int
     name: str = ""
+    attempt: int = 0
+    resume_from: str | None = None
 
 
 def current_trial(environ: MutableMapping[str, str] = os.environ) -> TrialContext | None:
@@ -36,7 +43,13 @@ def current_trial(environ: MutableMapping[str, str] = os.environ) -> TrialContex
     study_dir, trial_id = environ.get(STUDY_DIR), environ.get(TRIAL_ID)
     if not study_dir or trial_id is None:
         return None
-    return TrialContext(study_dir, int(trial_id), environ.get(TRIAL_NAME, ""))
+    return TrialContext(
+        study_dir,
+        int(trial_id),
+        environ.get(TRIAL_NAME, ""),
+        int(environ.get(ATTEMPT, "0")),
+        environ.get(RESUME_FROM) or None,
+    )
 
 
 @contextmanager
@@ -46,8 +59,10 @@ def trial_context(
     """Set the trial context for the duration of the block."""
     environ[STUDY_DIR], environ[TRIAL_ID] = context.study_dir, str(context.trial_id)
     environ[TRIAL_NAME] = context.name
+    environ[ATTEMPT] = str(context.attempt)
+    environ[RESUME_FROM] = context.resume_from or ""
     try:
         yield
     finally:
-        for key in (STUDY_DIR, TRIAL_ID, TRIAL_NAME):
+        for key in (STUDY_DIR, TRIAL_ID, TRIAL_NAME, ATTEMPT, RESUME_FROM):
             environ.pop(key, None)

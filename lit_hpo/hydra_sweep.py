@@ -120,8 +120,9 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
         flush=True,
     )
     if interrupted:
-        print(f"lit_hpo: marked {len(interrupted)} trials of the previous run as failed "
-              "(interrupted)", flush=True)  # fmt: skip
+        ids = ", ".join(str(t.trial_id) for t in interrupted)
+        print(f"lit_hpo: the previous run left trials {ids} running; they resume from their "
+              "checkpoints", flush=True)  # fmt: skip
 
     task = TaskRef.of(task_function)
     state = {"instances": Singleton.get_state()["instances"]}

@@ -64,16 +64,11 @@ class Supervisor:
         process.start()
         return process
 
-    def _bury(self, worker: int, exitcode: int | None, reason: str = "worker_died") -> None:
-        """Mark the trial a dead worker was running as failed."""
+    def _bury(self, worker: int, reason: str = "worker_died") -> None:
+        """The attempt a dead worker was running is lost: a free worker resumes it."""
         for trial in self.client.refresh().running():
             if trial.worker == worker:
-                self.client.end(
-                    trial.trial_id,
-                    "failed",
-                    reason,
-                    f"worker {worker} exited with code {exitcode} while running the trial",
-                )
+                self.client.lose(trial.trial_id, trial.attempt, reason)
 
     def run(self) -> None:
         """Run until every worker has exited because the budget is spent.
@@ -91,10 +86,11 @@ class Supervisor:
                     if process.exitcode is None:
                         continue
                     del processes[worker]
-                    self._bury(worker, process.exitcode)
+                    self._bury(worker)
                     if process.exitcode == 0:
                         continue
-                    if not may_start_trial(self.client.refresh(), time.time()):
+                    state = self.client.refresh()
+                    if not may_start_trial(state, time.time(), resuming=bool(state.pending())):
                         continue
                     if self.restarts >= self.max_restarts:
                         raise WorkersKeepDyingError(
@@ -133,4 +129,4 @@ class Supervisor:
             if process.exitcode is None:
                 process.kill()
                 process.join()
-            self._bury(worker, process.exitcode, "interrupted")
+            self._bury(worker, "interrupted")

@@ -27,6 +27,8 @@ STATUS_COLOURS = {
     "failed": "tab:red",
     "running": "tab:blue",
     "paused": "tab:purple",
+    "lost": "lightgrey",  # an attempt whose worker died; the trial resumed elsewhere
+    "pending": "lightgrey",
 }
 
 
@@ -94,19 +96,20 @@ class Segment:
 
 
 def timeline(state: StudyState, now: float | None = None) -> list[Segment]:
-    """One bar per trial on its worker's row; a running trial ends at ``now``."""
+    """One bar per attempt of each trial on its worker's row; a running attempt ends at
+    ``now``. An attempt that was lost is ``lost``; the last one has the trial's status."""
     start = float(state.header["time"]) if state.header else 0.0
     now = time.time() if now is None else now
-    return [
-        Segment(
-            trial.worker,
-            trial.trial_id,
-            trial.started - start,
-            (trial.ended if trial.ended is not None else now) - start,
-            trial.status,
-        )
-        for trial in state.trials
-    ]
+    segments = []
+    for trial in state.trials:
+        for index, seg in enumerate(trial.segments):
+            last = index == len(trial.segments) - 1
+            status = trial.status if last and trial.status != "pending" else "lost"
+            end = now if seg.end is None else seg.end
+            segments.append(
+                Segment(seg.worker, trial.trial_id, seg.start - start, end - start, status)
+            )
+    return segments
 
 
 def hyperparameter_points(state: StudyState) -> dict[str, list[tuple[Any, float, str]]]:
@@ -178,7 +181,7 @@ def plot_timeline(study: Study) -> Figure:
     ax.set_yticks(range(len(workers)), [f"worker {w}" for w in workers])
     ax.set_xlim(left=0)
     ax.set_xlabel("wall-clock time (s)")
-    ax.set_title("worker timeline (bars: trials; green completed, orange stopped, red failed)")
+    ax.set_title("worker timeline (green completed, orange stopped, red failed, grey lost)")
     ax.invert_yaxis()
     return fig
 

@@ -16,10 +16,11 @@ def time_exhausted(state: StudyState, now: float) -> bool:
     return limit is not None and state.active_seconds(now) >= limit
 
 
-def may_start_trial(state: StudyState, now: float) -> bool:
-    """Whether a free worker may claim a new trial."""
+def may_start_trial(state: StudyState, now: float, resuming: bool = False) -> bool:
+    """Whether a free worker may take work: a new trial (within ``max_trials``), or with
+    ``resuming`` a pending one (resuming does not start a trial, so only time counts)."""
     limit = state.budget.get("max_trials")
-    if limit is not None and len(state.trials) >= limit:
+    if not resuming and limit is not None and len(state.trials) >= limit:
         return False
     return not time_exhausted(state, now)
 

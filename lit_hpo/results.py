@@ -47,8 +47,9 @@ def best_report(state: StudyState) -> Best | None:
     return best
 
 
-def trial_end_time(trial: Trial, now: float) -> float:
-    return trial.ended if trial.ended is not None else now
+def busy_seconds(trial: Trial, now: float) -> float:
+    """Time workers spent on the trial, over all its attempts (running ones up to now)."""
+    return sum((now if seg.end is None else seg.end) - seg.start for seg in trial.segments)
 
 
 def utilization(state: StudyState, now: float) -> float:
@@ -59,7 +60,7 @@ def utilization(state: StudyState, now: float) -> float:
     for index, (start, last, workers) in enumerate(state.sessions):
         end = now if index == len(state.sessions) - 1 else last
         capacity += workers * max(0.0, end - start)
-    busy = sum(trial_end_time(t, now) - t.started for t in state.trials)
+    busy = sum(busy_seconds(t, now) for t in state.trials)
     return busy / capacity if capacity > 0 else math.nan
 
 
@@ -135,13 +136,15 @@ class Study:
                     f"best_{self.metric}": min(values, key=lambda v: sign * v)
                     if values
                     else math.nan,
-                    "worker_time": trial_end_time(trial, now) - trial.started,
+                    "worker_time": busy_seconds(trial, now),
                     "worker": trial.worker,
+                    "attempts": trial.attempt + 1,
                     "reason": trial.reason,
                 }
             )
         columns = ["trial_id", "status", *names.values(), "epochs", self.metric,
-                   f"best_{self.metric}", "worker_time", "worker", "reason"]  # fmt: skip
+                   f"best_{self.metric}", "worker_time", "worker", "attempts",
+                   "reason"]  # fmt: skip
         return _pandas().DataFrame(rows, columns=columns)
 
     @property
@@ -155,18 +158,19 @@ class Study:
         table = self.trials
         lines = [f"tuning status of {self.directory} (last reported metric)"]
         if len(table):
-            shown = table.drop(columns=["worker", "reason"])
+            shown = table.drop(columns=["worker", "attempts", "reason"])
             lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
         counts = {s: sum(t.status == s for t in state.trials) for s in
-                  ("running", "completed", "stopped", "failed")}  # fmt: skip
+                  ("running", "pending", "completed", "stopped", "failed")}  # fmt: skip
         finished = counts["completed"] + counts["stopped"] + counts["failed"]
+        waiting = f", {counts['pending']} waiting to resume" if counts["pending"] else ""
         # While trials run the clock runs; afterwards the study ended at its last record.
         last_record = state.sessions[-1][1] if state.sessions else 0.0
         elapsed = state.active_seconds(time.time() if counts["running"] else last_record)
         lines.append(
             f"{counts['running']} trials running, {finished} finished "
             f"({counts['completed']} until the end, {counts['stopped']} stopped, "
-            f"{counts['failed']} failed), {elapsed:.2f}s wallclock-time"
+            f"{counts['failed']} failed){waiting}, {elapsed:.2f}s wallclock-time"
         )
         return "\n".join(lines)
 

@@ -29,6 +29,8 @@ KNOWN_KEYS = (
     "seed",
     "space",
     "points_to_evaluate",
+    "max_retries",
+    "lease_seconds",
 )
 # Header fields that define a study; a rerun into the same directory must match them.
 IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed")
@@ -78,6 +80,20 @@ class StudySpec:
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
     budget: Budget = field(default_factory=lambda: Budget(max_trials=10))
     n_workers: int | None = None
+    max_retries: int = 2  # lost attempts a trial may resume from; one more and it fails
+    lease_seconds: float = 60.0  # a running attempt silent this long is lost
+
+    def session(self, now: float, n_workers: int, pid: int) -> dict[str, Any]:
+        """The ``session`` record: this run's operational settings."""
+        return {
+            "op": "session",
+            "time": now,
+            "n_workers": n_workers,
+            "budget": self.budget.to_json(),
+            "max_retries": self.max_retries,
+            "lease_seconds": self.lease_seconds,
+            "pid": pid,
+        }
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -195,4 +211,14 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
                     f"domain {space[key].to_json()}."
                 )
     budget = Budget(hpo.get("max_wallclock_time"), hpo.get("max_trials"))
-    return StudySpec(space, scheduler, metric, mode, seed, points, budget, n_workers)
+    max_retries = hpo.get("max_retries", 2)
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"`hpo.max_retries` must be an integer >= 0, but got {max_retries!r}.")
+    lease = hpo.get("lease_seconds", 60.0)
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease >= 5:
+        raise ValueError(
+            f"`hpo.lease_seconds` must be a number of seconds >= 5, but got {lease!r}."
+        )
+    return StudySpec(
+        space, scheduler, metric, mode, seed, points, budget, n_workers, max_retries, float(lease)
+    )

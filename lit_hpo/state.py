@@ -1,13 +1,15 @@
 """`StudyState`: the fold of journal records. Pure: no I/O, no clock.
 
-Trial lifecycle: ``running`` (claimed) → one of ``completed`` (ran to ``max_epochs`` or
-ended on its own), ``stopped`` (the scheduler or the budget stopped it), ``failed``
-(raised, its worker died, or it was interrupted). ``paused`` is reserved for
-pause-and-resume schedulers.
+Trial lifecycle: ``running`` (claimed or resumed by a worker) → ``completed`` (ran to
+``max_epochs`` or ended on its own), ``stopped`` (the scheduler or the budget stopped it),
+``failed`` (raised, or lost too often), or ``pending`` (its worker was lost: it waits for
+a free worker to resume it from its last checkpoint, as a new *attempt*).
 
 Record types (``op``), documented in ``docs/journal.md``: ``study`` (the header),
-``session`` (a ``-m`` run started), ``claim`` (a worker took a new trial), ``report``
-(one validation epoch and the decision taken for it), ``end`` (how a trial ended).
+``session`` (a ``-m`` run started), ``claim`` (a worker took a new trial), ``resume`` (a
+worker took over a pending trial), ``heartbeat`` (a running attempt is alive), ``report``
+(one validation epoch and the decision taken for it), ``lost`` (an attempt's worker
+died), ``end`` (how a trial ended).
 """
 
 from __future__ import annotations
@@ -34,10 +36,20 @@ class Report:
 
 
 @dataclass
+class Segment:
+    """One attempt of a trial on one worker."""
+
+    attempt: int
+    worker: int
+    start: float
+    end: float | None = None
+
+
+@dataclass
 class Trial:
     trial_id: int
     config: dict[str, Any]
-    worker: int
+    worker: int  # the worker of the current (or last) attempt
     started: float
     pid: int | None = None
     status: str = "running"
@@ -45,6 +57,14 @@ class Trial:
     ended: float | None = None
     reason: str | None = None
     error: str | None = None
+    attempt: int = 0
+    losses: int = 0  # attempts lost to a dead worker, an expired lease or an interrupt
+    last_seen: float = 0.0  # time of the current attempt's last record
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def last_epoch(self) -> int:
+        return self.reports[-1].epoch if self.reports else 0
 
     @property
     def last_decision(self) -> str | None:
@@ -66,6 +86,7 @@ class StudyState:
     # One [start, last record time, n_workers] per session (one `-m` run).
     sessions: list[list[float]] = field(default_factory=list)
     budget: dict[str, Any] = field(default_factory=dict)  # the current session's budget
+    session_settings: dict[str, Any] = field(default_factory=dict)  # its session record
     n_records: int = 0
 
     @property
@@ -88,32 +109,57 @@ class StudyState:
         if op == "session":
             self.sessions.append([record["time"], record["time"], record.get("n_workers", 1)])
             self.budget = record.get("budget", {})
+            self.session_settings = record
             return
         if self.sessions:
             self.sessions[-1][1] = max(self.sessions[-1][1], record["time"])
         if op == "claim":
-            self.trials.append(
-                Trial(
-                    record["trial"],
-                    record["config"],
-                    record["worker"],
-                    record["time"],
-                    record.get("pid"),
-                )
+            trial = Trial(
+                record["trial"],
+                record["config"],
+                record["worker"],
+                record["time"],
+                record.get("pid"),
             )
+            trial.last_seen = record["time"]
+            trial.segments.append(Segment(0, record["worker"], record["time"]))
+            self.trials.append(trial)
+        elif op == "resume":
+            trial = self.trials[record["trial"]]
+            trial.status, trial.reason = "running", None
+            trial.attempt, trial.worker, trial.pid = (
+                record["attempt"],
+                record["worker"],
+                record.get("pid"),
+            )
+            trial.last_seen = record["time"]
+            trial.segments.append(Segment(record["attempt"], record["worker"], record["time"]))
+        elif op == "heartbeat":
+            self.trials[record["trial"]].last_seen = record["time"]
         elif op == "report":
             self._apply_report(record)
+        elif op == "lost":
+            trial = self.trials[record["trial"]]
+            trial.status, trial.reason = "pending", record.get("reason")
+            trial.losses += 1
+            trial.segments[-1].end = record["time"]
         elif op == "end":
             trial = self.trials[record["trial"]]
             trial.status = record["status"]
             trial.ended = record["time"]
             trial.reason = record.get("reason")
             trial.error = record.get("error")
+            if trial.segments and trial.segments[-1].end is None:
+                trial.segments[-1].end = record["time"]
         else:
-            raise ValueError(f"unknown journal record op {op!r} in {record!r}")
+            raise ValueError(
+                f"unknown journal record op {op!r}: the journal was written by a newer "
+                "lit_hpo; upgrade lit_hpo to read it"
+            )
 
     def _apply_report(self, record: Record) -> None:
         trial = self.trials[record["trial"]]
+        trial.last_seen = record["time"]
         value = record["value"]
         trial.reports.append(
             Report(
@@ -134,6 +180,10 @@ class StudyState:
 
     def running(self) -> list[Trial]:
         return [trial for trial in self.trials if trial.status == "running"]
+
+    def pending(self) -> list[Trial]:
+        """Trials waiting to be resumed, oldest first."""
+        return [trial for trial in self.trials if trial.status == "pending"]
 
     def active_seconds(self, now: float) -> float:
         """Wall-clock time spent in sessions: past sessions up to their last record, the

@@ -12,16 +12,17 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lit_hpo.journal import Journal
 from lit_hpo.policy import decide, may_start_trial
-from lit_hpo.schedulers import Decision, make_scheduler
+from lit_hpo.schedulers import CONTINUE, Decision, make_scheduler
 from lit_hpo.searcher import suggest
 from lit_hpo.space import space_from_json
 from lit_hpo.spec import StudySpec, check_compatible
-from lit_hpo.state import StudyState, Trial
+from lit_hpo.state import TERMINAL, StudyState, Trial
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -70,10 +71,11 @@ class StudyClient:
 
     def open(self, spec: StudySpec, n_workers: int) -> list[Trial]:
         """Create the study, or check that an existing one has the same settings, and
-        start a session. Trials left running by an earlier session are marked failed.
+        start a session. Trials an earlier run left running are lost (reason
+        ``interrupted``): they will be resumed from their checkpoints.
 
         Returns:
-            The trials that were marked failed as interrupted.
+            The trials the earlier run left running.
 
         Raises:
             ValueError: when the journal was written for different settings.
@@ -86,27 +88,47 @@ class StudyClient:
                 self._append(spec.header(now))
             else:
                 check_compatible(self.state.header, spec, str(self.directory))
+            self._append(spec.session(now, n_workers, os.getpid()))
             interrupted = self.state.running()
             for trial in interrupted:
-                self.end(trial.trial_id, "failed", "interrupted", "the run that ran it ended")
-            self._append(
-                {
-                    "op": "session",
-                    "time": now,
-                    "n_workers": n_workers,
-                    "budget": spec.budget.to_json(),
-                    "pid": os.getpid(),
-                }
-            )
+                self.lose(trial.trial_id, trial.attempt, "interrupted")
         return interrupted
 
-    def claim(self, worker: int) -> Trial | None:
-        """Take the next trial for ``worker``, or ``None`` when the budget is spent."""
+    def _expire_leases(self, now: float) -> None:
+        """Lose running attempts that have been silent for longer than the lease."""
+        lease = self.state.session_settings.get("lease_seconds")
+        if lease is None:
+            return
+        for trial in self.state.running():
+            if now - trial.last_seen > lease:
+                self.lose(trial.trial_id, trial.attempt, "lease_expired")
+
+    def claim(self, worker: int) -> Claim | None:
+        """Take work for ``worker``: a pending trial to resume (oldest first), else a new
+        trial; ``None`` when the budget is spent."""
         with self.journal.locked():
             state = self.refresh()
             header = self.header
-            if not may_start_trial(state, self._clock()):
+            now = self._clock()
+            self._expire_leases(now)
+            if not may_start_trial(state, now, resuming=bool(state.pending())):
                 return None
+            pending = state.pending()
+            if pending:
+                trial = pending[0]
+                attempt = trial.attempt + 1
+                self._append(
+                    {
+                        "op": "resume",
+                        "trial": trial.trial_id,
+                        "attempt": attempt,
+                        "worker": worker,
+                        "pid": os.getpid(),
+                        "from_epoch": trial.last_epoch,
+                        "time": now,
+                    }
+                )
+                return Claim(self.state.trials[trial.trial_id], attempt, trial.last_epoch)
             trial_id = len(state.trials)
             config = suggest(
                 space_from_json(header["space"]),
@@ -114,33 +136,40 @@ class StudyClient:
                 header["seed"],
                 trial_id,
             )
-            record = {
-                "op": "claim",
-                "trial": trial_id,
-                "worker": worker,
-                "pid": os.getpid(),
-                "config": config,
-                "time": self._clock(),
-            }
-            self._append(record)
-            return self.state.trials[trial_id]
+            self._append(
+                {
+                    "op": "claim",
+                    "trial": trial_id,
+                    "worker": worker,
+                    "pid": os.getpid(),
+                    "config": config,
+                    "time": now,
+                }
+            )
+            return Claim(self.state.trials[trial_id], 0, 0)
 
-    def report(self, trial_id: int, epoch: int, value: float) -> Decision:
+    def report(self, trial_id: int, epoch: int, value: float, attempt: int = 0) -> Decision:
         """Record ``value`` after ``epoch`` epochs and return the decision taken for it.
 
-        A report for a trial that already ended is not written; it gets ``stop``/``ended``.
-
-        Raises:
-            ValueError: for an epoch that is not after the trial's last reported one.
+        Not written, and answered without a new decision: a report from an attempt that
+        is no longer current (``stop``/``stale``: its worker was declared lost), for a
+        trial that ended (``stop``/``ended``), or for an epoch this trial already reported
+        (a resumed attempt that had to fall back to an older checkpoint repeats epochs;
+        the first report of an epoch stands, and its decision is returned).
         """
         with self.journal.locked():
             state = self.refresh()
             trial = state.trials[trial_id]
-            if trial.reports and epoch <= trial.reports[-1].epoch:
-                raise ValueError(
-                    f"trial {trial_id} already reported epoch {trial.reports[-1].epoch}; "
-                    f"got epoch {epoch}. Report once per epoch (validate once per epoch: "
-                    "val_check_interval=1.0, check_val_every_n_epoch=1)."
+            if trial.status == "pending" or (
+                trial.status == "running" and attempt != trial.attempt
+            ):
+                return Decision("stop", "stale")
+            if trial.status == "running" and epoch <= trial.last_epoch:
+                earlier = next(r for r in trial.reports if r.epoch >= epoch)
+                return (
+                    Decision(earlier.decision, earlier.reason)
+                    if earlier.epoch == epoch
+                    else CONTINUE
                 )
             now = self._clock()
             decision = decide(
@@ -152,6 +181,7 @@ class StudyClient:
                 {
                     "op": "report",
                     "trial": trial_id,
+                    "attempt": attempt,
                     "epoch": epoch,
                     **encode_value(value),
                     "decision": decision.action,
@@ -162,12 +192,50 @@ class StudyClient:
             )
             return decision
 
+    def heartbeat(self, trial_id: int, attempt: int) -> bool:
+        """Renew the lease of a running attempt; ``False`` if it is no longer current."""
+        with self.journal.locked():
+            trial = self.refresh().trials[trial_id]
+            if trial.status != "running" or trial.attempt != attempt:
+                return False
+            self._append(
+                {"op": "heartbeat", "trial": trial_id, "attempt": attempt, "time": self._clock()}
+            )
+            return True
+
+    def lose(self, trial_id: int, attempt: int, reason: str) -> None:
+        """The attempt's worker is gone: the trial waits to be resumed, or fails once it
+        has been lost more than ``max_retries`` times. No-op for a stale attempt."""
+        with self.journal.locked():
+            trial = self.refresh().trials[trial_id]
+            if trial.status != "running" or trial.attempt != attempt:
+                return
+            retries = int(self.state.session_settings.get("max_retries", 0))
+            if trial.losses >= retries:
+                self.end(
+                    trial_id,
+                    "failed",
+                    reason,
+                    f"attempt {attempt} was lost ({reason}) and the trial has used its "
+                    f"{retries} retries (hpo.max_retries)",
+                )
+                return
+            self._append(
+                {
+                    "op": "lost",
+                    "trial": trial_id,
+                    "attempt": attempt,
+                    "reason": reason,
+                    "time": self._clock(),
+                }
+            )
+
     def end(
         self, trial_id: int, status: str, reason: str | None = None, error: str | None = None
     ) -> None:
         """Record how a trial ended (no-op if it already has a terminal status)."""
         with self.journal.locked():
-            if self.refresh().trials[trial_id].status != "running":
+            if self.refresh().trials[trial_id].status in TERMINAL:
                 return
             record: dict[str, Any] = {
                 "op": "end",
@@ -180,3 +248,21 @@ class StudyClient:
             if error:
                 record["error"] = error[-4000:]
             self._append(record)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Work for a worker: ``trial`` at ``attempt``, to continue after ``from_epoch``
+    reported epochs (0: from scratch)."""
+
+    trial: Trial
+    attempt: int
+    from_epoch: int
+
+    @property
+    def trial_id(self) -> int:
+        return self.trial.trial_id
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.trial.config

@@ -14,16 +14,18 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lit_hpo import checkpoints
 from lit_hpo.context import TrialContext, trial_context
 from lit_hpo.space import short_names
 from lit_hpo.state import Trial
-from lit_hpo.study import StudyClient
+from lit_hpo.study import Claim, StudyClient
 from lit_hpo.tensorboard import write_hparams
 
 NO_REPORT = (
@@ -107,28 +109,64 @@ def trial_outcome(trial: Trial, metric: str) -> tuple[str, str | None, str | Non
     return "completed", None, None
 
 
+class Heartbeat:
+    """Renews the running attempt's lease from a background thread, every third of it."""
+
+    def __init__(self, study_dir: str, trial_id: int, attempt: int, interval: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(study_dir, trial_id, attempt, interval), daemon=True
+        )
+
+    def _run(self, study_dir: str, trial_id: int, attempt: int, interval: float) -> None:
+        client = StudyClient(study_dir)  # its own handle: a journal object is not shared
+        while not self._stop.wait(interval):
+            if not client.heartbeat(trial_id, attempt):
+                return
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_trial(
-    args: WorkerArgs, client: StudyClient, task: Callable[..., Any], trial: Trial
+    args: WorkerArgs, client: StudyClient, task: Callable[..., Any], claim: Claim
 ) -> None:
     """Compose the trial's config, run the task in the trial's directory, record the end.
 
     Raises:
         BaseException: Ctrl-C (``KeyboardInterrupt``, or the ``SystemExit`` Lightning's
-            interrupt handler raises) after recording the trial as interrupted.
+            interrupt handler raises) after recording the attempt as lost (``interrupted``),
+            so that a rerun resumes it.
     """
+    trial = claim.trial
+    lease = float(client.state.session_settings.get("lease_seconds", 60.0))
     try:
-        result = _run_job(args, task, trial)
-    except BaseException as err:
-        client.end(trial.trial_id, "failed", "interrupted", f"{type(err).__name__}: {err}")
+        resume = checkpoints.resume_point(args.study_dir, trial.trial_id, claim.from_epoch)
+    except FileNotFoundError as err:
+        client.end(trial.trial_id, "failed", "no_checkpoint", str(err))
+        return
+    try:
+        with Heartbeat(args.study_dir, trial.trial_id, claim.attempt, lease / 3):
+            result = _run_job(args, task, claim, resume[1] if resume else None)
+    except BaseException:
+        client.lose(trial.trial_id, claim.attempt, "interrupted")
         raise
     header = client.header
+    current = client.refresh().trials[trial.trial_id]
+    if current.attempt != claim.attempt:
+        return  # this attempt was declared lost meanwhile; the new one records the end
     if result.error is not None:
         client.end(trial.trial_id, "failed", "error", result.error)
         print(result.error, file=sys.stderr, flush=True)
     else:
-        finished = client.refresh().trials[trial.trial_id]
-        client.end(trial.trial_id, *trial_outcome(finished, header["metric"]))
+        client.end(trial.trial_id, *trial_outcome(current, header["metric"]))
     state = client.refresh()
+    checkpoints.prune(args.study_dir, trial.trial_id, checkpoints.KEEP_FINISHED)
     write_hparams(result.output_dir, state.trials[trial.trial_id], list(header["space"]),
                   header["metric"], state.sign)  # fmt: skip
 
@@ -139,21 +177,35 @@ class _JobResult:
     error: str | None  # the task's traceback when it raised
 
 
-def _run_job(args: WorkerArgs, task: Callable[..., Any], trial: Trial) -> _JobResult:
+def run_name(config: dict[str, Any]) -> str:
+    """``learning_rate=0.1301,batch_size=149``: a logger run name from a configuration."""
+    names = short_names(list(config))
+    return ",".join(
+        f"{names[k]}={v:.4g}" if isinstance(v, float) else f"{names[k]}={v}"
+        for k, v in config.items()
+    )
+
+
+def _run_job(
+    args: WorkerArgs, task: Callable[..., Any], claim: Claim, resume_from: Path | None
+) -> _JobResult:
     from hydra.core.utils import JobStatus, run_job
     from omegaconf import open_dict
 
+    trial = claim.trial
     overrides = args.base_overrides + [format_override(k, v) for k, v in trial.config.items()]
     config = args.hydra_context.config_loader.load_sweep_config(args.master_config, overrides)
     with open_dict(config):
         config.hydra.job.id = f"trial_{trial.trial_id}"
         config.hydra.job.num = trial.trial_id
-    names = short_names(list(trial.config))
-    name = ",".join(
-        f"{names[k]}={v:.4g}" if isinstance(v, float) else f"{names[k]}={v}"
-        for k, v in trial.config.items()
+    context = TrialContext(
+        args.study_dir,
+        trial.trial_id,
+        run_name(trial.config),
+        claim.attempt,
+        str(resume_from) if resume_from else None,
     )
-    with trial_context(TrialContext(args.study_dir, trial.trial_id, name)):
+    with trial_context(context):
         result = run_job(
             hydra_context=args.hydra_context,
             task_function=task,
@@ -184,19 +236,19 @@ def worker_main(args: WorkerArgs) -> None:
     setup_globals()
     resolvers = Singleton.get_state()["omegaconf_resolvers"]
     Singleton.set_state({**args.singleton_state, "omegaconf_resolvers": resolvers})
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    task = args.task.resolve()
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task = args.task.resolve()
     print(
         f"worker {args.worker}: pid {os.getpid()}, CUDA_VISIBLE_DEVICES="
         f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}, torch threads {torch.get_num_threads()}",
         flush=True,
     )
     client = StudyClient(args.study_dir)
-    while (trial := client.claim(args.worker)) is not None:
-        print(f"worker {args.worker}: trial {trial.trial_id} {trial.config}", flush=True)
-        run_trial(args, client, task, trial)
+    while (claim := client.claim(args.worker)) is not None:
+        what = f"resumes after epoch {claim.from_epoch}" if claim.attempt else "starts"
+        print(f"worker {args.worker}: trial {claim.trial.trial_id} attempt {claim.attempt} "
+              f"{what}: {claim.trial.config}", flush=True)  # fmt: skip
+        run_trial(args, client, task, claim)

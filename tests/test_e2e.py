@@ -158,7 +158,12 @@ def _start(study_dir: Path, fashion_root: Path, *overrides: str) -> subprocess.P
     )  # fmt: skip
 
 
-def test_a_killed_worker_fails_its_trial_and_is_replaced(
+def _contiguous_epochs(study) -> None:
+    for trial_id, epochs in study.results.groupby("trial_id").epoch:
+        assert list(epochs) == list(range(1, len(epochs) + 1)), (trial_id, list(epochs))
+
+
+def test_a_killed_worker_is_replaced_and_its_trial_resumes_from_its_checkpoint(
     tmp_path: Path, fashion_root: Path
 ) -> None:
     proc = _start(tmp_path, fashion_root, "hpo.n_workers=2", "hpo.max_trials=6",
@@ -170,32 +175,44 @@ def test_a_killed_worker_fails_its_trial_and_is_replaced(
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out
     study = load_study(tmp_path)
-    dead = study.state.trials[victim.trial_id]
-    assert (dead.status, dead.reason) == ("failed", "worker_died")
+    resumed = study.state.trials[victim.trial_id]
+    assert resumed.status in ("completed", "stopped") and resumed.attempt == 1, resumed
+    assert [s.attempt for s in resumed.segments] == [0, 1]
     assert len(study.state.trials) == 6
-    others = [t for t in study.state.trials if t.trial_id != victim.trial_id]
-    assert all(t.status in ("completed", "stopped") for t in others)
+    assert all(t.status in ("completed", "stopped") for t in study.state.trials)
+    _contiguous_epochs(study)  # no reported epoch lost or repeated
     assert f"worker {victim.worker} exited with code -9; starting a new one" in out
-    log = (tmp_path / "workers" / f"worker_{victim.worker}.log").read_text()
+    log = "".join(p.read_text() for p in (tmp_path / "workers").glob("*.log"))
+    assert f"trial {victim.trial_id} attempt 1 resumes after epoch {victim.last_epoch}" in log
     starts = re.findall(rf"worker {victim.worker}: pid (\d+)", log)
     assert len(starts) == 2 and int(starts[0]) == victim.pid != int(starts[1])
 
 
-def test_ctrl_c_stops_cleanly_and_leaves_a_readable_journal(
+def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_interrupted_trials(
     tmp_path: Path, fashion_root: Path
 ) -> None:
-    proc = _start(tmp_path, fashion_root, "hpo.n_workers=2", "hpo.max_wallclock_time=600",
-                  "trainer.limit_train_batches=200")  # fmt: skip
-    _wait_for(lambda: len(_running(tmp_path)) == 2)
+    overrides = ("hpo.n_workers=2", "hpo.max_wallclock_time=600", "hpo.max_trials=3",
+                 "trainer.max_epochs=3", "trainer.limit_train_batches=200",
+                 "trainer.limit_val_batches=5")  # fmt: skip
+    proc = _start(tmp_path, fashion_root, *overrides)
+    _wait_for(lambda: sum(bool(t.reports) for t in _running(tmp_path)) == 2)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     out, _ = proc.communicate(timeout=90)
-    assert proc.returncode != 0
+    assert proc.returncode == 130, out
     records, _ = Journal(tmp_path / "journal.jsonl").read(0)  # every line whole JSON
     study = load_study(tmp_path)
     assert study.state.running() == []
-    assert {t.reason for t in study.state.trials} == {"interrupted"}
-    assert "tuning status" in out
-    assert records[-1]["op"] == "end"
+    assert {(t.status, t.reason) for t in study.state.trials} == {("pending", "interrupted")}
+    assert "tuning status" in out and "rerun the same command" in out
+    assert records[-1]["op"] == "lost"
+    # Rerun: both trials resume from their checkpoints, ids continue, epochs contiguous.
+    rerun = _start(tmp_path, fashion_root, *overrides)
+    out, _ = rerun.communicate(timeout=240)
+    assert rerun.returncode == 0, out
+    study = load_study(tmp_path)
+    assert [t.attempt for t in study.state.trials] == [1, 1, 0]
+    assert all(t.status in ("completed", "stopped") for t in study.state.trials)
+    _contiguous_epochs(study)
 
 
 def test_plugin_is_discovered() -> None:
