@@ -68,7 +68,8 @@ class HPOCallback(Callback):
     def _checkpoint(self, trainer: L.Trainer, epoch: int) -> None:
         """Write this epoch's checkpoint atomically (all ranks take part in the save)."""
         assert self._trial is not None
-        final = checkpoints.checkpoint_path(self._trial.study_dir, self._trial.trial_id, epoch)
+        trial = self._trial
+        final = checkpoints.checkpoint_path(trial.study_dir, trial.trial_id, epoch, trial.attempt)
         staged = checkpoints.staging_path(final)
         if trainer.is_global_zero:
             final.parent.mkdir(parents=True, exist_ok=True)

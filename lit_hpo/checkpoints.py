@@ -1,8 +1,10 @@
 """Per-trial checkpoints: atomic writes, the resume choice, and pruning.
 
-Layout: ``<study dir>/checkpoints/trial_<id>/epoch_<e>.ckpt`` — paths built only from
-journal-assigned ids. ``HPOCallback`` writes epoch ``e``'s checkpoint *before* it reports
-epoch ``e``, so every reported epoch has one.
+Layout: ``<study dir>/checkpoints/trial_<id>/epoch_<e>-attempt_<a>.ckpt`` — paths built
+only from journal-assigned ids. ``HPOCallback`` writes epoch ``e``'s checkpoint *before*
+it reports epoch ``e``, so every reported epoch has one; the attempt in the name means a
+zombie attempt (declared lost, still running somewhere) can never overwrite the
+checkpoint of the attempt whose report the journal accepted.
 
 Why not Lightning's own save path alone: ``trainer.save_checkpoint`` stages the file
 through ``$TMPDIR`` and moves it, which is a non-atomic copy when ``$TMPDIR`` is another
@@ -20,7 +22,7 @@ import os
 import re
 from pathlib import Path
 
-_NAME = re.compile(r"^epoch_(\d+)\.ckpt$")
+_NAME = re.compile(r"^epoch_(\d+)-attempt_(\d+)\.ckpt$")
 KEEP_RUNNING = 2
 KEEP_FINISHED = 1
 
@@ -29,12 +31,15 @@ def trial_checkpoint_dir(study_dir: str | os.PathLike[str], trial_id: int) -> Pa
     return Path(study_dir) / "checkpoints" / f"trial_{int(trial_id)}"
 
 
-def checkpoint_path(study_dir: str | os.PathLike[str], trial_id: int, epoch: int) -> Path:
-    return trial_checkpoint_dir(study_dir, trial_id) / f"epoch_{int(epoch)}.ckpt"
+def checkpoint_path(
+    study_dir: str | os.PathLike[str], trial_id: int, epoch: int, attempt: int = 0
+) -> Path:
+    name = f"epoch_{int(epoch)}-attempt_{int(attempt)}.ckpt"
+    return trial_checkpoint_dir(study_dir, trial_id) / name
 
 
-def checkpoints(study_dir: str | os.PathLike[str], trial_id: int) -> dict[int, Path]:
-    """The trial's checkpoints by epoch (temporary files are not listed)."""
+def checkpoints(study_dir: str | os.PathLike[str], trial_id: int) -> dict[tuple[int, int], Path]:
+    """The trial's checkpoints by ``(epoch, attempt)``, oldest first (no temp files)."""
     directory = trial_checkpoint_dir(study_dir, trial_id)
     if not directory.is_dir():
         return {}
@@ -42,7 +47,7 @@ def checkpoints(study_dir: str | os.PathLike[str], trial_id: int) -> dict[int, P
     for path in directory.iterdir():
         match = _NAME.match(path.name)
         if match:
-            found[int(match.group(1))] = path
+            found[(int(match.group(1)), int(match.group(2)))] = path
     return dict(sorted(found.items()))
 
 
@@ -82,26 +87,29 @@ def loadable(path: Path) -> bool:
 
 
 def resume_point(
-    study_dir: str | os.PathLike[str], trial_id: int, last_reported: int
+    study_dir: str | os.PathLike[str], trial_id: int, reported: list[tuple[int, int]]
 ) -> tuple[int, Path] | None:
-    """The newest loadable checkpoint at or before the last reported epoch.
+    """The newest loadable checkpoint among the reported ``(epoch, attempt)`` pairs.
 
-    A checkpoint newer than the last report is ignored: its epoch was never reported,
-    so resuming from it would skip that report. Returns ``None`` when nothing was
-    reported (the trial restarts from scratch, losing no reported epoch).
+    Only checkpoints whose report the journal accepted are candidates: a newer one was
+    never reported (resuming from it would skip that report), and one from a stale
+    attempt is not the model that was measured. Returns ``None`` when nothing was
+    reported (the trial restarts from scratch, losing no reported epoch). Falling back
+    to an older checkpoint repeats epochs; their first reports stand.
 
     Raises:
-        FileNotFoundError: when epochs were reported but no checkpoint of them loads —
-            the trial must not silently restart from scratch.
+        FileNotFoundError: when epochs were reported but none of their checkpoints loads
+            — the trial must not silently restart from scratch.
     """
-    if last_reported < 1:
+    if not reported:
         return None
-    candidates = [(e, p) for e, p in checkpoints(study_dir, trial_id).items() if e <= last_reported]
-    for epoch, path in reversed(candidates):
-        if loadable(path):
+    found = checkpoints(study_dir, trial_id)
+    for epoch, attempt in reversed(reported):
+        path = found.get((epoch, attempt))
+        if path is not None and loadable(path):
             return epoch, path
     raise FileNotFoundError(
-        f"trial {trial_id} reported {last_reported} epochs but none of its checkpoints in "
+        f"trial {trial_id} reported {len(reported)} epochs but none of their checkpoints in "
         f"{trial_checkpoint_dir(study_dir, trial_id)} loads; it cannot be resumed"
     )
 
@@ -109,11 +117,11 @@ def resume_point(
 def prune(study_dir: str | os.PathLike[str], trial_id: int, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoints of a trial (and stale temp files)."""
     found = checkpoints(study_dir, trial_id)
-    for epoch in list(found)[: max(0, len(found) - keep)]:
-        found[epoch].unlink(missing_ok=True)
+    for key in list(found)[: max(0, len(found) - keep)]:
+        found[key].unlink(missing_ok=True)
     directory = trial_checkpoint_dir(study_dir, trial_id)
     if directory.is_dir():
-        for stale in directory.glob(".epoch_*.ckpt.tmp-*"):
+        for stale in directory.glob(".epoch_*.tmp-*"):
             pid = int(stale.name.rsplit("-", 1)[1])
             if pid != os.getpid() and not _alive(pid):
                 stale.unlink(missing_ok=True)

@@ -33,6 +33,7 @@ class Report:
     decision: str
     reason: str | None
     time: float
+    attempt: int = 0
 
 
 @dataclass
@@ -169,6 +170,7 @@ class StudyState:
                 record["decision"],
                 record.get("reason"),
                 record["time"],
+                record.get("attempt", 0),
             )
         )
         if value is not None and math.isfinite(value):

@@ -146,7 +146,8 @@ def run_trial(
     trial = claim.trial
     lease = float(client.state.session_settings.get("lease_seconds", 60.0))
     try:
-        resume = checkpoints.resume_point(args.study_dir, trial.trial_id, claim.from_epoch)
+        reported = [(r.epoch, r.attempt) for r in trial.reports]
+        resume = checkpoints.resume_point(args.study_dir, trial.trial_id, reported)
     except FileNotFoundError as err:
         client.end(trial.trial_id, "failed", "no_checkpoint", str(err))
         return

@@ -147,3 +147,81 @@ def test_ddp_ranks_stop_together(study: StudyClient, tmp_path: Path) -> None:
     # so the journal is where we see the epoch they stopped at.
     reports = study.refresh().trials[1].reports
     assert [(r.epoch, r.decision) for r in reports] == [(1, "continue"), (2, "stop")]
+
+
+class MomentumModel(ScriptedModel):
+    """SGD with momentum, recording which epochs it validated."""
+
+    def __init__(self, values: list[float]) -> None:
+        super().__init__(values)
+        self.validated: list[int] = []
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.validated.append(self.current_epoch + 1)
+
+
+def test_a_resumed_attempt_continues_at_the_right_epoch_with_its_optimizer_state(
+    study: StudyClient, tmp_path: Path
+) -> None:
+    from lit_hpo.checkpoints import resume_point
+
+    claim = study.claim(0)
+    assert claim is not None
+    values = [0.4] * 10
+    first = _trainer(tmp_path, max_epochs=3)
+    with trial_context(TrialContext(str(study.directory), claim.trial_id)):
+        first.fit(MomentumModel(values))
+    momentum = first.optimizers[0].state_dict()["state"][0]["momentum_buffer"].clone()
+    weights = first.lightning_module.layer.weight.detach().clone()
+    study.lose(claim.trial_id, 0, "worker_died")  # as if the worker had died after epoch 3
+    again = study.claim(1)
+    assert again is not None and (again.trial_id, again.attempt, again.from_epoch) == (1, 1, 3)
+    reported = [(r.epoch, r.attempt) for r in again.trial.reports]
+    epoch, path = resume_point(study.directory, again.trial_id, reported)
+    model = MomentumModel(values)
+    restored: dict[str, torch.Tensor] = {}
+
+    class Peek(L.Callback):
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            state = trainer.optimizers[0].state_dict()["state"][0]
+            restored["momentum"] = state["momentum_buffer"].clone()
+            restored["weights"] = pl_module.layer.weight.detach().clone()
+
+    second = _trainer(tmp_path, max_epochs=6)
+    second.callbacks.append(Peek())  # type: ignore[attr-defined]
+    context = TrialContext(str(study.directory), again.trial_id, attempt=1, resume_from=str(path))
+    with trial_context(context):
+        second.fit(model, ckpt_path=str(path))
+    assert epoch == 3 and model.validated == [4, 5, 6]
+    assert torch.equal(restored["momentum"], momentum) and torch.equal(restored["weights"], weights)
+    reports = study.refresh().trials[1].reports
+    assert [(r.epoch) for r in reports] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_without_ckpt_path_fails_instead_of_restarting(
+    study: StudyClient, tmp_path: Path
+) -> None:
+    from lit_hpo.callback import ResumeNotAppliedError
+
+    claim = study.claim(0)
+    assert claim is not None
+    context = TrialContext(str(study.directory), claim.trial_id, resume_from="/some/epoch_2.ckpt")
+    with trial_context(context), pytest.raises(ResumeNotAppliedError, match="ckpt_path"):
+        _trainer(tmp_path).fit(ScriptedModel([0.4] * 10))
+
+
+def test_a_stale_attempt_is_stopped_without_writing(study: StudyClient, tmp_path: Path) -> None:
+    claim = study.claim(0)
+    assert claim is not None
+    study.lose(claim.trial_id, 0, "lease_expired")
+    study.claim(1)  # attempt 1 takes over
+    before = study.journal.path.read_bytes()
+    trainer = _trainer(tmp_path)
+    with trial_context(TrialContext(str(study.directory), claim.trial_id, attempt=0)):
+        trainer.fit(ScriptedModel([0.1] * 10))  # the zombie attempt 0 goes on training
+    assert trainer.current_epoch == 1  # told to stop at its first report
+    assert study.journal.path.read_bytes() == before

@@ -116,3 +116,75 @@ def test_concurrent_workers_get_unique_ids_and_replay_reproduces_every_decision(
             stops += record["decision"] == "stop"
         state.apply(record)
     assert stops > 10  # ASHA really stopped trials at rungs
+
+
+def test_a_lost_attempt_is_resumed_first_by_the_next_free_worker(tmp_path: Path) -> None:
+    client = StudyClient(tmp_path)
+    client.open(spec_from_config(SEEDS), n_workers=2)
+    first = client.claim(0)
+    assert first is not None
+    client.report(first.trial_id, 1, 0.8)
+    client.report(first.trial_id, 2, 0.7)
+    client.lose(first.trial_id, 0, "worker_died")
+    assert client.state.trials[0].status == "pending"
+    again = client.claim(1)
+    assert again is not None
+    assert (again.trial_id, again.attempt, again.from_epoch) == (0, 1, 2)
+    assert again.trial.worker == 1 and len(again.trial.segments) == 2
+    # the dead attempt's late report is rejected, nothing written
+    size = client.journal.path.stat().st_size
+    assert client.report(0, 3, 0.6, attempt=0).reason == "stale"
+    assert client.journal.path.stat().st_size == size
+    assert client.report(0, 3, 0.6, attempt=1).action == "continue"
+    # a repeated epoch (fallback to an older checkpoint) keeps its first report
+    assert client.report(0, 2, 0.1, attempt=1).action == "continue"
+    assert [r.value for r in client.state.trials[0].reports] == [0.8, 0.7, 0.6]
+
+
+def test_max_retries_turns_a_trial_that_keeps_dying_into_failed(tmp_path: Path) -> None:
+    client = StudyClient(tmp_path)
+    client.open(spec_from_config({**SEEDS, "max_retries": 2}), n_workers=1)
+    claim = client.claim(0)
+    assert claim is not None
+    for attempt in range(3):
+        assert client.state.trials[0].attempt == attempt
+        client.lose(0, attempt, "worker_died")
+        if attempt < 2:
+            assert client.claim(0).attempt == attempt + 1  # type: ignore[union-attr]
+    trial = client.state.trials[0]
+    assert (trial.status, trial.reason) == ("failed", "worker_died")
+    assert "used its 2 retries" in (trial.error or "")
+
+
+def test_an_expired_lease_is_detected_at_the_next_claim(tmp_path: Path) -> None:
+    clock = Clock()
+    client = StudyClient(tmp_path, clock=clock)
+    client.open(spec_from_config({**SEEDS, "lease_seconds": 30}), n_workers=2)
+    silent = client.claim(0)
+    alive = client.claim(1)
+    assert silent is not None and alive is not None
+    clock.now += 20
+    assert client.heartbeat(alive.trial_id, 0)
+    clock.now += 15  # silent: 35 s since its claim; alive: 15 s since its heartbeat
+    resumed = client.claim(2)
+    assert resumed is not None and (resumed.trial_id, resumed.attempt) == (silent.trial_id, 1)
+    assert client.state.trials[alive.trial_id].status == "running"
+    assert client.state.trials[silent.trial_id].reason is None  # running again
+    assert not client.heartbeat(silent.trial_id, 0)  # the old attempt's lease is gone
+
+
+def test_a_rerun_resumes_what_the_killed_run_left_running(tmp_path: Path) -> None:
+    spec = spec_from_config(SEEDS)
+    first = StudyClient(tmp_path)
+    first.open(spec, n_workers=1)
+    claim = first.claim(0)
+    assert claim is not None
+    first.report(claim.trial_id, 1, 0.5)
+    # the whole run is SIGKILLed here; a rerun opens the same directory
+    rerun = StudyClient(tmp_path)
+    left = rerun.open(spec, n_workers=1)
+    assert [t.trial_id for t in left] == [0]
+    assert rerun.state.trials[0].status == "pending"
+    again = rerun.claim(0)
+    assert again is not None and (again.trial_id, again.attempt, again.from_epoch) == (0, 1, 1)
+    assert rerun.claim(0).trial_id == 1  # type: ignore[union-attr]  # ids continue
