@@ -15,7 +15,7 @@ from lit_hpo.results import best_report
 from lit_hpo.space import short_names
 from lit_hpo.state import StudyState, Trial
 
-COUNTED = ("running", "pending", "completed", "stopped", "failed")
+COUNTED = ("running", "pending", "paused", "completed", "stopped", "failed")
 
 
 def config_text(trial: Trial, names: dict[str, str]) -> str:

@@ -161,9 +161,10 @@ class Study:
             shown = table.drop(columns=["worker", "attempts", "reason"])
             lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
         counts = {s: sum(t.status == s for t in state.trials) for s in
-                  ("running", "pending", "completed", "stopped", "failed")}  # fmt: skip
+                  ("running", "pending", "paused", "completed", "stopped", "failed")}  # fmt: skip
         finished = counts["completed"] + counts["stopped"] + counts["failed"]
         waiting = f", {counts['pending']} waiting to resume" if counts["pending"] else ""
+        waiting += f", {counts['paused']} paused at a rung" if counts["paused"] else ""
         # While trials run the clock runs; afterwards the study ended at its last record.
         last_record = state.sessions[-1][1] if state.sessions else 0.0
         elapsed = state.active_seconds(time.time() if counts["running"] else last_record)

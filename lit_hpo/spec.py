@@ -31,6 +31,7 @@ KNOWN_KEYS = (
     "points_to_evaluate",
     "max_retries",
     "lease_seconds",
+    "brackets",
 )
 # Header fields that define a study; a rerun into the same directory must match them.
 IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed")
@@ -178,10 +179,16 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
         raise ValueError(
             f"unknown scheduler hpo.scheduler={name!r}; use one of {', '.join(SCHEDULERS)}."
         )
+    seed = hpo.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`hpo.seed` must be a non-negative integer, but got {seed!r}.")
     settings: dict[str, Any] = {"name": name, "max_epochs": hpo.get("max_epochs")}
-    if name == "asha":
+    if name != "fifo":
         settings["grace_period"] = hpo.get("grace_period", 1)
         settings["reduction_factor"] = hpo.get("reduction_factor", 2)
+    if name == "hyperband":
+        settings["brackets"] = hpo.get("brackets")
+        settings["seed"] = seed
     scheduler = make_scheduler(settings)
     n_workers = hpo.get("n_workers")
     if n_workers is not None and (
@@ -191,9 +198,6 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
             f"`hpo.n_workers` must be a positive integer (or null for one per GPU / the CPU "
             f"default), but got {n_workers!r}."
         )
-    seed = hpo.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`hpo.seed` must be a non-negative integer, but got {seed!r}.")
     space = {key: parse_domain(key, expr) for key, expr in (hpo.get("space") or {}).items()}
     if not space:
         raise ValueError("`hpo.space` is empty: give at least one hyperparameter range.")

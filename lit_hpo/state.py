@@ -2,12 +2,14 @@
 
 Trial lifecycle: ``running`` (claimed or resumed by a worker) → ``completed`` (ran to
 ``max_epochs`` or ended on its own), ``stopped`` (the scheduler or the budget stopped it),
-``failed`` (raised, or lost too often), or ``pending`` (its worker was lost: it waits for
-a free worker to resume it from its last checkpoint, as a new *attempt*).
+``failed`` (raised, or lost too often), ``pending`` (its worker was lost: it waits for a
+free worker to resume it from its last checkpoint, as a new *attempt*) or ``paused``
+(promotion ASHA paused it at a rung; it resumes if it is promoted).
 
 Record types (``op``), documented in ``docs/journal.md``: ``study`` (the header),
 ``session`` (a ``-m`` run started), ``claim`` (a worker took a new trial), ``resume`` (a
-worker took over a pending trial), ``heartbeat`` (a running attempt is alive), ``report``
+worker took over a pending or promoted trial), ``pause`` (a trial paused at a rung),
+``heartbeat`` (a running attempt is alive), ``report``
 (one validation epoch and the decision taken for it), ``lost`` (an attempt's worker
 died), ``end`` (how a trial ended).
 """
@@ -139,6 +141,10 @@ class StudyState:
             self.trials[record["trial"]].last_seen = record["time"]
         elif op == "report":
             self._apply_report(record)
+        elif op == "pause":
+            trial = self.trials[record["trial"]]
+            trial.status, trial.reason = "paused", record.get("reason")
+            trial.segments[-1].end = record["time"]
         elif op == "lost":
             trial = self.trials[record["trial"]]
             trial.status, trial.reason = "pending", record.get("reason")

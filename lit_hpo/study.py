@@ -104,18 +104,23 @@ class StudyClient:
                 self.lose(trial.trial_id, trial.attempt, "lease_expired")
 
     def claim(self, worker: int) -> Claim | None:
-        """Take work for ``worker``: a pending trial to resume (oldest first), else a new
-        trial; ``None`` when the budget is spent."""
+        """Take work for ``worker``: a pending trial to resume (oldest first), else a
+        paused trial the scheduler promotes, else a new trial; ``None`` when the budget
+        is spent."""
         with self.journal.locked():
             state = self.refresh()
             header = self.header
             now = self._clock()
             self._expire_leases(now)
-            if not may_start_trial(state, now, resuming=bool(state.pending())):
-                return None
             pending = state.pending()
-            if pending:
-                trial = pending[0]
+            promoted = None
+            if not pending:
+                promoted = make_scheduler(header["scheduler"]).promotable(state)
+            resuming = bool(pending) or promoted is not None
+            if not may_start_trial(state, now, resuming=resuming):
+                return None
+            if resuming:
+                trial = pending[0] if pending else state.trials[promoted]  # type: ignore[index]
                 attempt = trial.attempt + 1
                 self._append(
                     {
@@ -202,6 +207,22 @@ class StudyClient:
                 {"op": "heartbeat", "trial": trial_id, "attempt": attempt, "time": self._clock()}
             )
             return True
+
+    def pause(self, trial_id: int, attempt: int) -> None:
+        """The attempt ended because the scheduler paused the trial at a rung."""
+        with self.journal.locked():
+            trial = self.refresh().trials[trial_id]
+            if trial.status != "running" or trial.attempt != attempt:
+                return
+            self._append(
+                {
+                    "op": "pause",
+                    "trial": trial_id,
+                    "attempt": attempt,
+                    "reason": "rung",
+                    "time": self._clock(),
+                }
+            )
 
     def lose(self, trial_id: int, attempt: int, reason: str) -> None:
         """The attempt's worker is gone: the trial waits to be resumed, or fails once it

@@ -164,6 +164,9 @@ def run_trial(
     if result.error is not None:
         client.end(trial.trial_id, "failed", "error", result.error)
         print(result.error, file=sys.stderr, flush=True)
+    elif current.last_decision == "pause":
+        client.pause(trial.trial_id, claim.attempt)
+        return  # keep its checkpoints: it may be promoted
     else:
         client.end(trial.trial_id, *trial_outcome(current, header["metric"]))
     state = client.refresh()

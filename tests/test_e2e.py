@@ -258,3 +258,25 @@ def test_cpu_workers_split_the_cores(asha_study) -> None:
     log = (study_dir / "workers" / "worker_0.log").read_text()
     assert f"torch threads {threads}" in log
     assert "worker utilization" in result.stdout
+
+
+@pytest.mark.parametrize("hpo", ["asha_promotion", "hyperband"])
+def test_promotion_asha_and_hyperband_studies(tmp_path: Path, fashion_root: Path, hpo: str) -> None:
+    result = run_train(
+        tmp_path, fashion_root, f"hpo={hpo}", "model=mlp", "hpo.n_workers=2", "hpo.max_trials=10",
+        "hpo.max_wallclock_time=null", "trainer.max_epochs=4", "hpo.grace_period=1", *SMALL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = load_study(tmp_path)
+    _contiguous_epochs(study)
+    trials = study.state.trials
+    if hpo == "asha_promotion":
+        promoted = [t for t in trials if t.attempt > 0]
+        assert promoted, "no trial was promoted"
+        assert {t.status for t in trials} <= {"paused", "completed"}
+        assert any(t.status == "completed" and t.last_epoch == 4 for t in promoted)
+        for trial in promoted:  # each attempt resumed where the previous one paused
+            assert [s.attempt for s in trial.segments] == list(range(trial.attempt + 1))
+    else:
+        assert {t.status for t in trials} <= {"stopped", "completed"}
+        assert study.header["scheduler"]["brackets"] == 2

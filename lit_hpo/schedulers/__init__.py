@@ -12,9 +12,11 @@ from typing import Any
 from lit_hpo.schedulers.asha import ASHA
 from lit_hpo.schedulers.base import CONTINUE, Decision, Scheduler
 from lit_hpo.schedulers.fifo import FIFO
+from lit_hpo.schedulers.hyperband import Hyperband
+from lit_hpo.schedulers.promotion import PromotionASHA
 from lit_hpo.schedulers.rungs import continues_at_rung, is_rung, rung_levels
 
-SCHEDULERS = ("fifo", "asha")
+SCHEDULERS = ("fifo", "asha", "asha_promotion", "hyperband")
 
 __all__ = [
     "ASHA",
@@ -22,6 +24,8 @@ __all__ = [
     "FIFO",
     "SCHEDULERS",
     "Decision",
+    "Hyperband",
+    "PromotionASHA",
     "Scheduler",
     "continues_at_rung",
     "is_rung",
@@ -39,13 +43,19 @@ def make_scheduler(settings: dict[str, Any]) -> Scheduler:
     name = settings.get("name")
     if name == "fifo":
         return FIFO(max_epochs=settings["max_epochs"])
+    rungs = {
+        "grace_period": settings.get("grace_period"),
+        "reduction_factor": settings.get("reduction_factor"),
+        "max_epochs": settings["max_epochs"],
+    }
     if name == "asha":
-        return ASHA(
-            grace_period=settings["grace_period"],
-            reduction_factor=settings["reduction_factor"],
-            max_epochs=settings["max_epochs"],
-        )
+        return ASHA(**rungs)
+    if name == "asha_promotion":
+        return PromotionASHA(**rungs)
+    if name == "hyperband":
+        return Hyperband(**rungs, brackets=settings.get("brackets"), seed=settings.get("seed", 0))
     raise ValueError(
         f"unknown scheduler {name!r}; use one of {', '.join(SCHEDULERS)} "
-        "(hpo=random selects fifo, hpo=asha selects asha)"
+        "(hpo=random selects fifo, hpo=asha asha, hpo=asha_promotion asha_promotion, "
+        "hpo=hyperband hyperband)"
     )

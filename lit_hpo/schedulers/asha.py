@@ -62,3 +62,6 @@ class ASHA:
             "reduction_factor": self.reduction_factor,
             "max_epochs": self.max_epochs,
         }
+
+    def promotable(self, state: StudyState) -> int | None:
+        return None  # never pauses

@@ -10,15 +10,17 @@ from lit_hpo.state import StudyState
 
 @dataclass(frozen=True)
 class Decision:
-    """``action`` is ``"continue"`` or ``"stop"``; ``reason`` says why a trial stopped
-    (``"rung"``, ``"budget"``, ``"nonfinite"``, ``"ended"``)."""
+    """``action`` is ``"continue"``, ``"stop"`` or ``"pause"`` (the trainer stops either
+    way; a paused trial may be promoted and resumed later); ``reason`` says why
+    (``"rung"``, ``"budget"``, ``"nonfinite"``, ``"ended"``, ``"stale"``)."""
 
     action: str
     reason: str | None = None
 
     @property
     def stop(self) -> bool:
-        return self.action == "stop"
+        """Whether the trainer must stop now."""
+        return self.action in ("stop", "pause")
 
 
 CONTINUE = Decision("continue")
@@ -33,4 +35,8 @@ class Scheduler(Protocol):
 
     def settings(self) -> dict[str, object]:
         """The settings as written in the journal header."""
+        ...
+
+    def promotable(self, state: StudyState) -> int | None:
+        """A paused trial a free worker should resume now, or ``None``."""
         ...

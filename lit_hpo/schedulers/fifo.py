@@ -23,3 +23,6 @@ class FIFO:
 
     def settings(self) -> dict[str, object]:
         return {"name": "fifo", "max_epochs": self.max_epochs}
+
+    def promotable(self, state: StudyState) -> int | None:
+        return None  # never pauses
