@@ -70,6 +70,69 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _journal_path(directory: str) -> Path:
+    path = Path(directory) / "journal.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{directory} holds no journal.jsonl; pass the study directory (hydra.sweep.dir)"
+        )
+    return path
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from lit_hpo.repair import scan
+
+    path = _journal_path(args.directory)
+    problems, torn = scan(path)
+    for problem in problems:
+        print(f"{path}:{problem.line}: byte offset {problem.offset}: {problem.what}")
+    if torn:
+        print(f"{path}: ends in a torn line (a writer died mid-append); the next append "
+              "repairs it")  # fmt: skip
+    if problems:
+        print(f"{len(problems)} bad lines; `lit-hpo repair {args.directory}` moves them to "
+              f"{path.name}.quarantine")  # fmt: skip
+        return 1
+    print(f"{path}: ok")
+    return 0
+
+
+def _refuse_if_running(path: Path, force: bool) -> None:
+    from lit_hpo.repair import live_pids
+
+    alive = live_pids(path)
+    if alive and not force:
+        raise RuntimeError(
+            f"processes of this study are still running (pids {alive}); stop them first, "
+            "or pass --force if they belong to something else"
+        )
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from lit_hpo.repair import repair
+
+    path = _journal_path(args.directory)
+    _refuse_if_running(path, args.force)
+    backup, quarantine, moved = repair(path)
+    print(f"moved {moved} lines to {quarantine}; the original is kept as {backup}")
+    return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    from filelock import StrictSoftFileLock
+
+    path = _journal_path(args.directory)
+    _refuse_if_running(path, args.force)
+    lock = StrictSoftFileLock(str(path) + ".lock")
+    claims = list(lock.claims)
+    for claim in claims:
+        lock.force_break(claim.name)
+        print(f"removed lock claim {claim.name} ({claim.state}, pid {claim.pid} on {claim.hostname})")
+    if not claims:
+        print("no lock claims to remove")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lit-hpo",
@@ -93,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", "write results and trials tables", _export)
     export.add_argument("--format", choices=("csv", "parquet"), default="csv")
     export.add_argument("--out", help="output directory (default: the study directory)")
+    command("verify", "check that every journal line can be replayed (exit 1 if not)", _verify)
+    fix = command("repair", "move unreadable journal lines to journal.jsonl.quarantine", _repair)
+    fix.add_argument("--force", action="store_true", help="even if study processes seem alive")
+    unlock = command(
+        "unlock", "remove stale hpo.lock=strict_soft lock claims (after a killed holder)", _unlock
+    )
+    unlock.add_argument("--force", action="store_true", help="even if study processes seem alive")
     return parser
 
 
@@ -102,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
-    except (FileNotFoundError, LookupError, ImportError) as err:
+    except (FileNotFoundError, LookupError, ImportError, RuntimeError) as err:
         print(f"lit-hpo {args.command}: {err}", file=sys.stderr)
         return 2
 

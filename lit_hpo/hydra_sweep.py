@@ -106,7 +106,7 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
     n_workers = spec.n_workers or default_n_workers(gpus, cpus)
     threads = None if gpus else threads_per_worker(n_workers, cpus)
 
-    client = StudyClient(study_dir)
+    client = StudyClient(study_dir, lock=spec.lock)
     try:
         interrupted = client.open(spec, n_workers)
     except ValueError as err:

@@ -20,13 +20,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, StrictSoftFileLock
 
 Record = dict[str, Any]
+# flock (the default) is released by the kernel when its holder dies. strict_soft is
+# filelock's StrictSoftFileLock for shared filesystems (NFS) where flock does not
+# exclude across hosts: it never infers that an owner died, so a killed holder blocks
+# everyone until `lit-hpo unlock DIR` removes its claim (docs/journal.md).
+LOCKS = {"flock": FileLock, "strict_soft": StrictSoftFileLock}
 
 
 class JournalCorruptError(RuntimeError):
     """A complete line of the journal is not a JSON object."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 def encode(record: Record) -> bytes:
@@ -42,21 +51,23 @@ def decode_lines(data: bytes, start_offset: int) -> list[Record]:
     """Parse complete lines; ``data`` must end at a line boundary."""
     records: list[Record] = []
     offset = start_offset
-    for line in data.splitlines(keepends=True):
-        if line.strip():
+    for line in data.split(b"\n")[:-1]:
+        # Blank lines, CR of CRLF, and NUL runs (zero-filled blocks a crash can leave on
+        # some filesystems) carry no record and are skipped.
+        text = line.strip(b"\x00 \t\r")
+        if text:
+            problem = None
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise JournalCorruptError(
-                    f"journal line at byte offset {offset} is not valid JSON ({err.msg}); "
-                    "the study cannot be replayed until that line is fixed or removed"
-                ) from err
-            if not isinstance(record, dict):
-                raise JournalCorruptError(
-                    f"journal line at byte offset {offset} is not a JSON object: {line[:80]!r}"
-                )
+                record = json.loads(text)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                problem = f"is not valid JSON ({err})"
+            else:
+                if not isinstance(record, dict) or "op" not in record:
+                    problem = "is not a journal record (a JSON object with an 'op')"
+            if problem:
+                raise JournalCorruptError(f"the record at byte offset {offset} {problem}", offset)
             records.append(record)
-        offset += len(line)
+        offset += len(line) + 1
     return records
 
 
@@ -68,9 +79,13 @@ class Journal:
         timeout: seconds to wait for the lock before ``filelock.Timeout`` is raised.
     """
 
-    def __init__(self, path: str | os.PathLike[str], timeout: float = 120.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], timeout: float = 120.0, lock: str = "flock"
+    ) -> None:
+        if lock not in LOCKS:
+            raise ValueError(f"unknown lock {lock!r}; use one of {', '.join(LOCKS)}")
         self.path = Path(path)
-        self._lock = FileLock(str(self.path) + ".lock", timeout=timeout)
+        self._lock = LOCKS[lock](str(self.path) + ".lock", timeout=timeout, mode=0o644)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -92,7 +107,17 @@ class Journal:
         except FileNotFoundError:
             return [], offset
         end = data.rfind(b"\n") + 1
-        return decode_lines(data[:end], offset), offset + end
+        try:
+            return decode_lines(data[:end], offset), offset + end
+        except JournalCorruptError as err:
+            line = _line_number(self.path, err.offset)
+            raise JournalCorruptError(
+                f"{self.path} line {line} (byte offset {err.offset}): {err}. The study cannot "
+                f"be replayed past it: `lit-hpo verify {self.path.parent}` lists the bad "
+                f"lines, `lit-hpo repair {self.path.parent}` moves them to "
+                f"{self.path.name}.quarantine (keeping a backup)",
+                err.offset,
+            ) from None
 
     def append(self, records: Sequence[Record]) -> None:
         """Append records in one locked, fsynced write (repairing a torn tail first)."""
@@ -123,3 +148,8 @@ def _repair_torn_tail(fd: int) -> None:
             return
         end = start
     os.ftruncate(fd, 0)
+
+
+def _line_number(path: Path, offset: int) -> int:
+    with open(path, "rb") as file:
+        return file.read(offset).count(b"\n") + 1

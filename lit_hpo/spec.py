@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lit_hpo.journal import LOCKS
 from lit_hpo.overrides import parse_domain
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
 from lit_hpo.space import Domain, space_from_json, space_to_json
@@ -32,9 +33,10 @@ KNOWN_KEYS = (
     "max_retries",
     "lease_seconds",
     "brackets",
+    "lock",
 )
 # Header fields that define a study; a rerun into the same directory must match them.
-IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed")
+IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed", "lock")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class StudySpec:
     n_workers: int | None = None
     max_retries: int = 2  # lost attempts a trial may resume from; one more and it fails
     lease_seconds: float = 60.0  # a running attempt silent this long is lost
+    lock: str = "flock"  # or "strict_soft" on shared filesystems (see lit_hpo.journal)
 
     def session(self, now: float, n_workers: int, pid: int) -> dict[str, Any]:
         """The ``session`` record: this run's operational settings."""
@@ -104,6 +107,7 @@ class StudySpec:
             "metric": self.metric,
             "mode": self.mode,
             "seed": self.seed,
+            "lock": self.lock,
         }
 
     def header(self, now: float) -> dict[str, Any]:
@@ -127,6 +131,7 @@ def spec_from_header(header: dict[str, Any]) -> StudySpec:
         seed=header["seed"],
         points_to_evaluate=header["points_to_evaluate"],
         budget=Budget(**header["budget"]),
+        lock=header.get("lock", "flock"),
     )
 
 
@@ -223,6 +228,13 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
         raise ValueError(
             f"`hpo.lease_seconds` must be a number of seconds >= 5, but got {lease!r}."
         )
+    lock = hpo.get("lock", "flock")
+    if lock not in LOCKS:
+        raise ValueError(
+            f"`hpo.lock` must be one of {', '.join(LOCKS)}, but got {lock!r}; strict_soft is "
+            "for study directories on NFS (see docs/journal.md)."
+        )
     return StudySpec(
-        space, scheduler, metric, mode, seed, points, budget, n_workers, max_retries, float(lease)
-    )
+        space, scheduler, metric, mode, seed, points, budget, n_workers, max_retries,
+        float(lease), lock,
+    )  # fmt: skip

@@ -8,6 +8,7 @@ every earlier decision produced.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -27,6 +28,16 @@ from lit_hpo.state import TERMINAL, StudyState, Trial
 JOURNAL_NAME = "journal.jsonl"
 
 
+def header_lock(path: Path) -> str:
+    """The lock mode the study was created with (its header's ``lock``), read lock-free."""
+    try:
+        with open(path, "rb") as file:
+            first = file.readline()
+        return str(json.loads(first).get("lock", "flock")) if first.endswith(b"\n") else "flock"
+    except (OSError, ValueError, AttributeError):
+        return "flock"
+
+
 def encode_value(value: float) -> dict[str, Any]:
     """A metric value as strict-JSON fields: non-finite values become ``null`` + ``raw``."""
     if math.isfinite(value):
@@ -43,10 +54,14 @@ class StudyClient:
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str], clock: Callable[[], float] = time.time
+        self,
+        directory: str | os.PathLike[str],
+        clock: Callable[[], float] = time.time,
+        lock: str | None = None,
     ) -> None:
         self.directory = Path(directory)
-        self.journal = Journal(self.directory / JOURNAL_NAME)
+        path = self.directory / JOURNAL_NAME
+        self.journal = Journal(path, lock=lock or header_lock(path))
         self.state = StudyState()
         self._offset = 0
         self._clock = clock

@@ -202,6 +202,11 @@ def _run_job(
     with open_dict(config):
         config.hydra.job.id = f"trial_{trial.trial_id}"
         config.hydra.job.num = trial.trial_id
+    trial_dir = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+    if claim.attempt == 0:
+        # A new trial gets a new directory: mkdir fails rather than mix two trials' files.
+        trial_dir.parent.mkdir(parents=True, exist_ok=True)
+        trial_dir.mkdir(mode=0o755)
     context = TrialContext(
         args.study_dir,
         trial.trial_id,

@@ -53,9 +53,9 @@ def test_eight_processes_append_every_record_exactly_once(tmp_path: Path) -> Non
 def test_incremental_read_returns_each_record_once(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.jsonl")
     assert journal.read(0) == ([], 0)
-    journal.append([{"a": 1}, {"a": 2}])
+    journal.append([{"op": "t", "a": 1}, {"op": "t", "a": 2}])
     first, offset = journal.read(0)
-    journal.append([{"a": 3}])
+    journal.append([{"op": "t", "a": 3}])
     second, end = journal.read(offset)
     assert [r["a"] for r in first] == [1, 2]
     assert [r["a"] for r in second] == [3]
@@ -96,11 +96,33 @@ def test_non_finite_values_never_reach_the_file(tmp_path: Path) -> None:
     assert journal.read(0) == ([], 0)
 
 
-def test_corrupt_complete_line_is_reported_with_its_offset(tmp_path: Path) -> None:
+def test_corrupt_complete_line_fails_closed_with_line_offset_and_the_way_out(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "j.jsonl"
-    path.write_bytes(b'{"a":1}\nnot json\n')
-    with pytest.raises(JournalCorruptError, match="byte offset 8"):
+    path.write_bytes(b'{"op":"a"}\n\n{"op":"b"}\nnot json\n{"op":"c"}\n')
+    with pytest.raises(JournalCorruptError) as info:
         Journal(path).read(0)
+    message = str(info.value)
+    assert "line 4 (byte offset 23)" in message
+    assert f"lit-hpo verify {tmp_path}" in message and f"lit-hpo repair {tmp_path}" in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b'{"op":"a"}\r\n{"op":"b"}\r\n', id="crlf"),
+        pytest.param(b'{"op":"a"}\n\n   \n{"op":"b"}\n', id="blank-lines"),
+        pytest.param(b'{"op":"a"}\n\x00\x00\x00\x00\n{"op":"b"}\n', id="nul-run"),
+        pytest.param(b'{"op":"a"}\n\x00\x00{"op":"b"}\n', id="nul-run-before-a-record"),
+        pytest.param(b'{"op":"a","future_field":[1,2]}\n{"op":"b"}\n', id="unknown-field"),
+    ],
+)
+def test_harmless_damage_loads(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(content)
+    records, _ = Journal(path).read(0)
+    assert [r["op"] for r in records] == ["a", "b"]
 
 
 def test_sigkilled_writers_leave_a_replayable_journal(tmp_path: Path) -> None:
@@ -127,3 +149,48 @@ def test_sigkilled_writers_leave_a_replayable_journal(tmp_path: Path) -> None:
     for w in {r["writer"] for r in records[:-1]}:
         mine = [r["i"] for r in records if r.get("writer") == w]
         assert mine == list(range(len(mine)))  # nothing lost or duplicated before the kill
+
+
+WRITER_WITH_LOCK = """
+import sys
+from lit_hpo.journal import Journal
+journal = Journal(sys.argv[1], lock=sys.argv[4])
+writer, count = int(sys.argv[2]), int(sys.argv[3])
+for i in range(count):
+    journal.append([{"op": "test", "writer": writer, "i": i}])
+"""
+
+HOLDER = """
+import sys, time
+from lit_hpo.journal import Journal
+journal = Journal(sys.argv[1], lock="strict_soft")
+with journal.locked():
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_strict_soft_lock_excludes_and_a_killed_holder_needs_unlock(tmp_path: Path) -> None:
+    from filelock import StrictSoftFileLock, Timeout
+
+    from lit_hpo.cli import main
+
+    path = tmp_path / "journal.jsonl"
+    assert type(Journal(path, lock="strict_soft")._lock) is StrictSoftFileLock  # the lock claimed
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER_WITH_LOCK, str(path), str(w), "100", "strict_soft"])
+        for w in range(4)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0] * 4
+    assert sorted((r["writer"], r["i"]) for r in _strict_lines(path)) == [
+        (w, i) for w in range(4) for i in range(100)
+    ]
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    with pytest.raises(Timeout):  # fail closed: it never guesses that the owner died
+        Journal(path, timeout=1, lock="strict_soft").append([{"op": "blocked"}])
+    assert main(["unlock", str(tmp_path), "--force"]) == 0
+    Journal(path, timeout=5, lock="strict_soft").append([{"op": "after"}])
+    assert _strict_lines(path)[-1] == {"op": "after"}

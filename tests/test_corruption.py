@@ -1,0 +1,93 @@
+"""Corruption fuzz on a recorded real journal: load and continue, or fail closed with
+the line, the byte offset and the way out — never a study made unreadable for good."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lit_hpo import load_study
+from lit_hpo.cli import main
+from lit_hpo.journal import JournalCorruptError
+from lit_hpo.study import StudyClient
+
+RECORDED = Path(__file__).parent / "data" / "asha_study" / "journal.jsonl"
+N_RECORDS = len(RECORDED.read_bytes().splitlines())
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    shutil.copy(RECORDED, tmp_path / "journal.jsonl")
+    return tmp_path
+
+
+def test_a_torn_tail_at_any_offset_loads_and_the_next_append_repairs_it(study: Path) -> None:
+    data = RECORDED.read_bytes()
+    rng = random.Random(0)
+    header_end = data.index(b"\n") + 1
+    for cut in sorted(rng.sample(range(header_end + 1, len(data)), 60)):
+        (study / "journal.jsonl").write_bytes(data[:cut])
+        whole = data[:cut].count(b"\n")
+        assert load_study(study).state.n_records == whole
+        StudyClient(study).journal.append([{"op": "session", "time": 1e10, "n_workers": 1}])
+        assert load_study(study).state.n_records == whole + 1
+
+
+def test_a_bad_line_fails_closed_then_verify_and_repair_bring_the_study_back(
+    study: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = study / "journal.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines.insert(7, b'{"op": "report", "trial": 3, "epo\n')  # a line cut mid-file
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(JournalCorruptError, match=r"line 8 \(byte offset \d+\).*lit-hpo repair"):
+        load_study(study)
+    assert main(["verify", str(study)]) == 1
+    assert f"journal.jsonl:8: byte offset" in capsys.readouterr().out
+    assert main(["repair", str(study)]) == 0
+    assert "moved 1 lines" in capsys.readouterr().out
+    assert load_study(study).state.n_records == N_RECORDS
+    assert (study / "journal.jsonl.quarantine").read_bytes() == b'{"op": "report", "trial": 3, "epo\n'
+    assert [p.name for p in study.glob("journal.jsonl.bak-*")]
+    assert main(["verify", str(study)]) == 0
+
+
+def test_a_journal_from_a_newer_format_fails_closed(study: Path) -> None:
+    path = study / "journal.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["format"] = 2
+    path.write_text(json.dumps(header) + "\n" + "".join(lines[1:]))
+    with pytest.raises(ValueError, match="format 2, this lit_hpo reads format 1"):
+        load_study(study)
+
+
+def test_an_unknown_record_type_fails_closed_naming_it(study: Path) -> None:
+    with open(study / "journal.jsonl", "a") as file:
+        file.write('{"op": "teleport", "time": 1}\n')
+    with pytest.raises(ValueError, match="unknown journal record op 'teleport'.*upgrade"):
+        load_study(study)
+
+
+def test_repair_refuses_while_the_study_runs(study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    with open(study / "journal.jsonl", "a") as file:
+        file.write(json.dumps({"op": "session", "time": 1e10, "n_workers": 1, "pid": os.getpid()}) + "\n")
+    assert main(["repair", str(study)]) == 2
+    assert "still running" in capsys.readouterr().err
+
+
+def test_the_journal_is_not_followed_through_a_symlink(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.jsonl"
+    target.write_text("")
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "journal.jsonl").symlink_to(target)
+    with pytest.raises(OSError):
+        StudyClient(study).journal.append([{"op": "x", "time": 0}])
+    assert target.read_text() == ""
