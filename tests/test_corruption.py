@@ -47,11 +47,13 @@ def test_a_bad_line_fails_closed_then_verify_and_repair_bring_the_study_back(
     with pytest.raises(JournalCorruptError, match=r"line 8 \(byte offset \d+\).*lit-hpo repair"):
         load_study(study)
     assert main(["verify", str(study)]) == 1
-    assert f"journal.jsonl:8: byte offset" in capsys.readouterr().out
+    assert "journal.jsonl:8: byte offset" in capsys.readouterr().out
     assert main(["repair", str(study)]) == 0
     assert "moved 1 lines" in capsys.readouterr().out
     assert load_study(study).state.n_records == N_RECORDS
-    assert (study / "journal.jsonl.quarantine").read_bytes() == b'{"op": "report", "trial": 3, "epo\n'
+    assert (
+        study / "journal.jsonl.quarantine"
+    ).read_bytes() == b'{"op": "report", "trial": 3, "epo\n'
     assert [p.name for p in study.glob("journal.jsonl.bak-*")]
     assert main(["verify", str(study)]) == 0
 
@@ -69,15 +71,19 @@ def test_a_journal_from_a_newer_format_fails_closed(study: Path) -> None:
 def test_an_unknown_record_type_fails_closed_naming_it(study: Path) -> None:
     with open(study / "journal.jsonl", "a") as file:
         file.write('{"op": "teleport", "time": 1}\n')
-    with pytest.raises(ValueError, match="unknown journal record op 'teleport'.*upgrade"):
+    with pytest.raises(ValueError, match=r"unknown journal record op 'teleport'.*upgrade"):
         load_study(study)
 
 
-def test_repair_refuses_while_the_study_runs(study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repair_refuses_while_the_study_runs(
+    study: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import os
 
     with open(study / "journal.jsonl", "a") as file:
-        file.write(json.dumps({"op": "session", "time": 1e10, "n_workers": 1, "pid": os.getpid()}) + "\n")
+        file.write(
+            json.dumps({"op": "session", "time": 1e10, "n_workers": 1, "pid": os.getpid()}) + "\n"
+        )
     assert main(["repair", str(study)]) == 2
     assert "still running" in capsys.readouterr().err
 

@@ -178,14 +178,18 @@ def test_strict_soft_lock_excludes_and_a_killed_holder_needs_unlock(tmp_path: Pa
     path = tmp_path / "journal.jsonl"
     assert type(Journal(path, lock="strict_soft")._lock) is StrictSoftFileLock  # the lock claimed
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER_WITH_LOCK, str(path), str(w), "100", "strict_soft"])
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER_WITH_LOCK, str(path), str(w), "100", "strict_soft"]
+        )
         for w in range(4)
     ]
     assert [p.wait(timeout=300) for p in procs] == [0] * 4
     assert sorted((r["writer"], r["i"]) for r in _strict_lines(path)) == [
         (w, i) for w in range(4) for i in range(100)
     ]
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
