@@ -37,8 +37,10 @@ def main(cfg: DictConfig) -> float:
         callbacks=[HPOCallback()],
         default_root_dir=output_dir,
     )
-    # A trial resumed after its worker died continues from its last reported epoch.
-    trainer.fit(model, data, ckpt_path=trial.resume_from if trial else None)
+    # A trial resumed after its worker died (or promoted from a pause) continues from its
+    # last reported epoch; checkpoints load as weights only, never as code.
+    resume_from = trial.resume_from if trial else None
+    trainer.fit(model, data, ckpt_path=resume_from, weights_only=True if resume_from else None)
     return float(trainer.callback_metrics["validation_error"])
 
 

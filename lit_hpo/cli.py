@@ -127,7 +127,9 @@ def _unlock(args: argparse.Namespace) -> int:
     claims = list(lock.claims)
     for claim in claims:
         lock.force_break(claim.name)
-        print(f"removed lock claim {claim.name} ({claim.state}, pid {claim.pid} on {claim.hostname})")
+        print(
+            f"removed lock claim {claim.name} ({claim.state}, pid {claim.pid} on {claim.hostname})"
+        )
     if not claims:
         print("no lock claims to remove")
     return 0
