@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 TERMINAL = ("completed", "stopped", "failed")
 
 
-@dataclass
+@dataclass(slots=True)
 class Report:
     epoch: int
     value: float | None  # None when the metric was not finite; see ``raw``
@@ -38,7 +38,7 @@ class Report:
     attempt: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     """One attempt of a trial on one worker."""
 
@@ -48,7 +48,7 @@ class Segment:
     end: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Trial:
     trial_id: int
     config: dict[str, Any]
@@ -78,14 +78,17 @@ class Trial:
 class StudyState:
     """Everything the scheduler and the analysis know, rebuilt from the journal.
 
-    ``rung_values[epoch]`` keeps every finite value reported at that epoch, sorted so
-    that smaller is better (values are negated in ``max`` mode); a rung decision then
-    costs one binary search.
+    ``rung(epoch)`` is every finite value reported at that epoch, sorted so that smaller
+    is better (values are negated in ``max`` mode); a rung decision then costs one
+    binary search. Values are appended during replay and sorted when first asked for,
+    so replaying a long journal costs O(n log n), not O(n²).
     """
 
     header: Record | None = None
     trials: list[Trial] = field(default_factory=list)
-    rung_values: dict[int, list[float]] = field(default_factory=dict)
+    _rung_values: dict[int, list[float]] = field(default_factory=dict)
+    _unsorted: set[int] = field(default_factory=set)
+    _bulk: bool = False  # replaying a large batch: defer sorting the rungs
     # One [start, last record time, n_workers] per session (one `-m` run).
     sessions: list[list[float]] = field(default_factory=list)
     budget: dict[str, Any] = field(default_factory=dict)  # the current session's budget
@@ -180,11 +183,28 @@ class StudyState:
             )
         )
         if value is not None and math.isfinite(value):
-            bisect.insort(self.rung_values.setdefault(record["epoch"], []), self.sign * value)
+            values = self._rung_values.setdefault(record["epoch"], [])
+            if self._bulk or record["epoch"] in self._unsorted:
+                values.append(self.sign * value)  # sorted once, when first asked for
+                self._unsorted.add(record["epoch"])
+            else:
+                bisect.insort(values, self.sign * value)
+
+    def rung(self, epoch: int) -> list[float]:
+        """Every finite value reported after ``epoch`` epochs, sorted (smaller is better)."""
+        values = self._rung_values.get(epoch, [])
+        if epoch in self._unsorted:
+            values.sort()
+            self._unsorted.discard(epoch)
+        return values
 
     def apply_all(self, records: list[Record]) -> None:
-        for record in records:
-            self.apply(record)
+        self._bulk = len(records) > 1000
+        try:
+            for record in records:
+                self.apply(record)
+        finally:
+            self._bulk = False
 
     def running(self) -> list[Trial]:
         return [trial for trial in self.trials if trial.status == "running"]

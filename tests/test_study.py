@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from lit_hpo.journal import Journal
@@ -16,10 +17,12 @@ from lit_hpo.study import StudyClient
 from tests.test_spec import SEEDS
 
 CLAIMER = """
-import sys
+import os, sys, time
 from lit_hpo.study import StudyClient
 client = StudyClient(sys.argv[1])
 worker = int(sys.argv[2])
+while not os.path.exists(os.path.join(sys.argv[1], "go")):  # start together
+    time.sleep(0.01)
 while (trial := client.claim(worker)) is not None:
     # A fake learning curve: value falls with epochs, trial-dependent level.
     for epoch in range(1, 11):
@@ -76,7 +79,7 @@ def test_non_finite_value_is_recorded_and_stops_the_trial(tmp_path: Path) -> Non
     assert (decision.action, decision.reason) == ("stop", "nonfinite")
     report = client.state.trials[0].reports[0]
     assert (report.value, report.raw) == (None, "nan")
-    assert client.state.rung_values == {}
+    assert client.state.rung(1) == []
 
 
 def test_report_after_the_trial_ended_is_rejected_cleanly(tmp_path: Path) -> None:
@@ -99,6 +102,8 @@ def test_concurrent_workers_get_unique_ids_and_replay_reproduces_every_decision(
     procs = [
         subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path), str(w)]) for w in range(4)
     ]
+    time.sleep(1.0)  # let every process import and reach its start line
+    (tmp_path / "go").touch()
     assert [p.wait(timeout=300) for p in procs] == [0] * 4
     records, _ = Journal(tmp_path / "journal.jsonl").read(0)
     claims = [r for r in records if r["op"] == "claim"]

@@ -50,7 +50,7 @@ class ASHA:
     def decide(self, state: StudyState, trial_id: int, epoch: int, value: float) -> Decision:
         if not is_rung(epoch, self.grace_period, self.reduction_factor, self.max_epochs):
             return CONTINUE
-        others = state.rung_values.get(epoch, [])
+        others = state.rung(epoch)
         if continues_at_rung(state.sign * value, others, self.reduction_factor):
             return CONTINUE
         return Decision("stop", "rung")

@@ -63,9 +63,7 @@ class PromotionASHA:
                 and trial.last_epoch == level
                 and trial.reports[-1].value is not None
             ]
-            chosen = promotable_at_rung(
-                paused, state.rung_values.get(level, []), self.reduction_factor
-            )
+            chosen = promotable_at_rung(paused, state.rung(level), self.reduction_factor)
             if chosen is not None:
                 return chosen
         return None
