@@ -2,8 +2,9 @@
 
 The supervisor is not a controller: it never decides what a worker runs (the journal
 does). It starts ``n_workers`` processes, prints progress from the journal, and cleans
-up after a worker that dies: the trial that worker was running is marked failed, and a
-replacement worker starts if there is budget left.
+up after a worker that dies: the attempt that worker was running is marked lost (a free
+worker resumes the trial from its checkpoint), and a replacement worker starts if there
+is budget left.
 """
 
 from __future__ import annotations
