@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -62,8 +63,9 @@ def _start(path: Path, tag: str) -> subprocess.Popen:
 
 
 def _acks(proc: subprocess.Popen) -> list[int]:
+    """The acknowledged appends: whole "ack <i>" lines (a kill can cut the last one)."""
     out = proc.stdout.read() if proc.stdout else ""
-    return [int(line.split()[1]) for line in out.splitlines() if line.startswith("ack ")]
+    return [int(m.group(1)) for m in re.finditer(r"^ack (\d+)\n", out, re.MULTILINE)]
 
 
 def _lines(path: Path) -> list[dict]:

@@ -26,6 +26,7 @@ while not os.path.exists(os.path.join(sys.argv[1], "go")):  # start together
 while (trial := client.claim(worker)) is not None:
     # A fake learning curve: value falls with epochs, trial-dependent level.
     for epoch in range(1, 11):
+        time.sleep(0.002)  # "training": yields the CPU so that every worker gets a share
         value = (trial.trial_id * 7919 % 101) / 101 + 1.0 / epoch
         if client.report(trial.trial_id, epoch, value).stop:
             break
