@@ -136,15 +136,18 @@ def test_monitor_must_match_the_study_metric(study: StudyClient, tmp_path: Path)
 
 
 def test_ddp_ranks_stop_together(study: StudyClient, tmp_path: Path) -> None:
-    """Two CPU processes (gloo): rank 0 reports once per epoch; both ranks stop at 2."""
+    """Two CPU processes (DDP over gloo, forked): rank 0 reports once per epoch; both ranks
+    stop at 2. (Under ddp_spawn, about 1 run in 10 here ended with rank 1 aborting in
+    teardown, "terminate called without an active exception", after the reports were
+    right; not understood yet, noted in the issue. The forked launcher passed 10 of 10.)"""
     trial = study.claim(0)
     assert trial is not None
-    trainer = _trainer(tmp_path, strategy="ddp_spawn", devices=2)
+    trainer = _trainer(tmp_path, strategy="ddp_notebook", devices=2)
     with trial_context(TrialContext(str(study.directory), trial.trial_id)):
         trainer.fit(ScriptedModel([0.9] * 10))
     # Had one rank kept training, the other would block in the next epoch's collective
-    # and fit() would never return; ddp_spawn keeps the trainer state in the children,
-    # so the journal is where we see the epoch they stopped at.
+    # and fit() would never return; the ranks run in forked children (gloo), so the
+    # journal is where we see the epoch they stopped at.
     reports = study.refresh().trials[1].reports
     assert [(r.epoch, r.decision) for r in reports] == [(1, "continue"), (2, "stop")]
 
