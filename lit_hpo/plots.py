@@ -96,20 +96,22 @@ class Segment:
 
 
 def timeline(state: StudyState, now: float | None = None) -> list[Segment]:
-    """One bar per attempt of each trial on its worker's row; a running attempt ends at
-    ``now``. An attempt that was lost is ``lost``; the last one has the trial's status."""
+    """One bar per attempt of each trial on its worker's row, labelled with how that
+    attempt ended (``paused``, ``lost``, or the trial's status); a running attempt ends at
+    ``now``."""
     start = float(state.header["time"]) if state.header else 0.0
     now = time.time() if now is None else now
-    segments = []
-    for trial in state.trials:
-        for index, seg in enumerate(trial.segments):
-            last = index == len(trial.segments) - 1
-            status = trial.status if last and trial.status != "pending" else "lost"
-            end = now if seg.end is None else seg.end
-            segments.append(
-                Segment(seg.worker, trial.trial_id, seg.start - start, end - start, status)
-            )
-    return segments
+    return [
+        Segment(
+            seg.worker,
+            trial.trial_id,
+            seg.start - start,
+            (now if seg.end is None else seg.end) - start,
+            seg.outcome or "running",
+        )
+        for trial in state.trials
+        for seg in trial.segments
+    ]
 
 
 def hyperparameter_points(state: StudyState) -> dict[str, list[tuple[Any, float, str]]]:
@@ -181,7 +183,9 @@ def plot_timeline(study: Study) -> Figure:
     ax.set_yticks(range(len(workers)), [f"worker {w}" for w in workers])
     ax.set_xlim(left=0)
     ax.set_xlabel("wall-clock time (s)")
-    ax.set_title("worker timeline (green completed, orange stopped, red failed, grey lost)")
+    ax.set_title(
+        "worker timeline (green completed, orange stopped, red failed, purple paused, grey lost)"
+    )
     ax.invert_yaxis()
     return fig
 

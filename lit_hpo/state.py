@@ -46,6 +46,7 @@ class Segment:
     worker: int
     start: float
     end: float | None = None
+    outcome: str | None = None  # "paused", "lost", or the trial's final status
 
 
 @dataclass(slots=True)
@@ -147,12 +148,12 @@ class StudyState:
         elif op == "pause":
             trial = self.trials[record["trial"]]
             trial.status, trial.reason = "paused", record.get("reason")
-            trial.segments[-1].end = record["time"]
+            trial.segments[-1].end, trial.segments[-1].outcome = record["time"], "paused"
         elif op == "lost":
             trial = self.trials[record["trial"]]
             trial.status, trial.reason = "pending", record.get("reason")
             trial.losses += 1
-            trial.segments[-1].end = record["time"]
+            trial.segments[-1].end, trial.segments[-1].outcome = record["time"], "lost"
         elif op == "end":
             trial = self.trials[record["trial"]]
             trial.status = record["status"]
@@ -161,6 +162,7 @@ class StudyState:
             trial.error = record.get("error")
             if trial.segments and trial.segments[-1].end is None:
                 trial.segments[-1].end = record["time"]
+                trial.segments[-1].outcome = record["status"]
         else:
             raise ValueError(
                 f"unknown journal record op {op!r}: the journal was written by a newer "

@@ -124,3 +124,17 @@ def test_renderers_accept_a_study_without_reports(tmp_path: Path) -> None:
     )
     study = load_study(tmp_path)
     assert [p.name for p in save_figures(study, tmp_path)] == list(FIGURES)
+
+
+def test_timeline_has_one_bar_per_attempt_labelled_by_how_it_ended() -> None:
+    state = _state("min", [("claim", 0, 0, 100.0), ("report", 0, 1, 0.5, 110.0)])
+    state.apply({"op": "pause", "trial": 0, "attempt": 0, "time": 111.0})
+    state.apply({"op": "resume", "trial": 0, "attempt": 1, "worker": 1, "time": 112.0})
+    state.apply({"op": "lost", "trial": 0, "attempt": 1, "reason": "worker_died", "time": 115.0})
+    state.apply({"op": "resume", "trial": 0, "attempt": 2, "worker": 0, "time": 116.0})
+    state.apply({"op": "end", "trial": 0, "status": "completed", "time": 120.0})
+    assert timeline(state) == [
+        Segment(0, 0, 0.0, 11.0, "paused"),
+        Segment(1, 0, 12.0, 15.0, "lost"),
+        Segment(0, 0, 16.0, 20.0, "completed"),
+    ]
