@@ -14,7 +14,7 @@ from typing import Any
 from lit_hpo.journal import LOCKS
 from lit_hpo.overrides import parse_domain
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
-from lit_hpo.space import Domain, space_from_json, space_to_json
+from lit_hpo.space import Domain, space_to_json
 from lit_hpo.state import FORMAT_VERSION
 
 KNOWN_KEYS = (
@@ -119,20 +119,6 @@ class StudySpec:
             "searcher": {"name": "random"},
             "budget": self.budget.to_json(),
         }
-
-
-def spec_from_header(header: dict[str, Any]) -> StudySpec:
-    """The spec a journal was written for (its budget is the one it was created with)."""
-    return StudySpec(
-        space=space_from_json(header["space"]),
-        scheduler=make_scheduler(header["scheduler"]),
-        metric=header["metric"],
-        mode=header["mode"],
-        seed=header["seed"],
-        points_to_evaluate=header["points_to_evaluate"],
-        budget=Budget(**header["budget"]),
-        lock=header.get("lock", "flock"),
-    )
 
 
 def check_compatible(header: dict[str, Any], spec: StudySpec, directory: str) -> None:

@@ -226,9 +226,3 @@ class StudyState:
             return 0.0
         past = sum(last - start for start, last, _ in self.sessions[:-1])
         return past + max(0.0, now - self.sessions[-1][0])
-
-
-def replay(records: list[Record]) -> StudyState:
-    state = StudyState()
-    state.apply_all(records)
-    return state

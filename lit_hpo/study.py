@@ -19,7 +19,7 @@ from typing import Any
 
 from lit_hpo.journal import Journal
 from lit_hpo.policy import decide, may_start_trial
-from lit_hpo.schedulers import CONTINUE, Decision, make_scheduler
+from lit_hpo.schedulers import CONTINUE, Decision, Scheduler, make_scheduler
 from lit_hpo.searcher import suggest
 from lit_hpo.space import space_from_json
 from lit_hpo.spec import StudySpec, check_compatible
@@ -64,6 +64,7 @@ class StudyClient:
         self.journal = Journal(path, lock=lock or header_lock(path))
         self.state = StudyState()
         self._offset = 0
+        self._scheduler: Scheduler | None = None
         self._clock = clock
 
     def refresh(self) -> StudyState:
@@ -79,6 +80,13 @@ class StudyClient:
         if self.state.header is None:
             raise FileNotFoundError(f"no study journal with a header at {self.journal.path}")
         return self.state.header
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The study's scheduler, built once from the header."""
+        if self._scheduler is None:
+            self._scheduler = make_scheduler(self.header["scheduler"])
+        return self._scheduler
 
     def _append(self, record: dict[str, Any]) -> None:
         self.journal.append([record])
@@ -130,7 +138,7 @@ class StudyClient:
             pending = state.pending()
             promoted = None
             if not pending:
-                promoted = make_scheduler(header["scheduler"]).promotable(state)
+                promoted = self.scheduler.promotable(state)
             resuming = bool(pending) or promoted is not None
             if not may_start_trial(state, now, resuming=resuming):
                 return None
@@ -192,9 +200,7 @@ class StudyClient:
                     else CONTINUE
                 )
             now = self._clock()
-            decision = decide(
-                make_scheduler(self.header["scheduler"]), state, trial_id, epoch, value, now
-            )
+            decision = decide(self.scheduler, state, trial_id, epoch, value, now)
             if decision.reason == "ended":
                 return decision
             self._append(
