@@ -291,6 +291,7 @@ def main() -> None:
     parser.add_argument("--replay-records", type=int, nargs="+", default=[10**4, 10**5, 10**6])
     parser.add_argument("--optuna-prepop-s", type=float, default=300.0)
     parser.add_argument("--no-optuna", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where journal.{json,md} go")
     args = parser.parse_args()
     results: dict[str, object] = {
         "args": vars(args),
@@ -333,10 +334,11 @@ def main() -> None:
         results["latency"] = rows
         results["replay"] = [replay_cost(n, tmp) for n in args.replay_records]
         results["floor"] = floor(tmp)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "journal.json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    (args.out / "journal.json").write_text(json.dumps(results, indent=2) + "\n")
     table = _markdown(results)
-    (RESULTS / "journal.md").write_text(table + "\n")
+    (args.out / "journal.md").write_text(table + "\n")
     print(table)
 
 
