@@ -123,15 +123,16 @@ def prune(study_dir: str | os.PathLike[str], trial_id: int, keep: int) -> None:
     if directory.is_dir():
         for stale in directory.glob(".epoch_*.tmp-*"):
             pid = int(stale.name.rsplit("-", 1)[1])
-            if pid != os.getpid() and not _alive(pid):
+            if pid != os.getpid() and not pid_alive(pid):
                 stale.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # it exists, but belongs to someone else
         return True
     return True

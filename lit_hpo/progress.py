@@ -15,15 +15,14 @@ from lit_hpo.results import best_report
 from lit_hpo.space import short_names
 from lit_hpo.state import StudyState, Trial
 
-COUNTED = ("running", "pending", "paused", "completed", "stopped", "failed")
 
-
-def config_text(trial: Trial, names: dict[str, str]) -> str:
-    parts = []
-    for key, value in trial.config.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        parts.append(f"{names.get(key, key)}={shown}")
-    return ", ".join(parts)
+def config_text(config: dict[str, object], separator: str = ", ") -> str:
+    """``learning_rate=0.1301, batch_size=149``: short names, 4 significant digits."""
+    names = short_names(list(config))
+    return separator.join(
+        f"{names[key]}={value:.4g}" if isinstance(value, float) else f"{names[key]}={value}"
+        for key, value in config.items()
+    )
 
 
 def end_text(trial: Trial, metric: str) -> str:
@@ -41,13 +40,11 @@ def end_text(trial: Trial, metric: str) -> str:
 
 def status_line(state: StudyState, now: float) -> str:
     """Elapsed vs budget, counts by status, best value so far and its trial."""
-    counts = dict.fromkeys(COUNTED, 0)
-    for trial in state.trials:
-        counts[trial.status] = counts.get(trial.status, 0) + 1
+    counts = state.counts()
     limit = state.budget.get("max_wallclock_time")
     budget = f" of {limit:g}s" if limit else ""
     text = f"{state.active_seconds(now):.0f}s{budget}: " + ", ".join(
-        f"{counts[s]} {s}" for s in COUNTED
+        f"{n} {status}" for status, n in counts.items()
     )
     best = best_report(state)
     if best is not None:
@@ -59,7 +56,6 @@ def status_line(state: StudyState, now: float) -> str:
 def worker_lines(state: StudyState) -> list[str]:
     """One line per worker: the trial it runs, its epoch and last value."""
     header = state.header or {}
-    names = short_names(list(header.get("space", {})))
     metric = header.get("metric", "metric")
     workers = int(state.sessions[-1][2]) if state.sessions else 0
     running = {trial.worker: trial for trial in state.running()}
@@ -69,7 +65,7 @@ def worker_lines(state: StudyState) -> list[str]:
         if trial is None:
             lines.append(f"worker {worker}: idle")
             continue
-        text = f"worker {worker}: trial {trial.trial_id} ({config_text(trial, names)})"
+        text = f"worker {worker}: trial {trial.trial_id} ({config_text(trial.config)})"
         if trial.reports:
             last = trial.reports[-1]
             value = "nan" if last.value is None else f"{last.value:.4f}"
@@ -87,16 +83,14 @@ class _Events:
         self._seen: dict[int, str] = {}
 
     def new(self, state: StudyState) -> list[str]:
-        header = state.header or {}
-        names = short_names(list(header.get("space", {})))
-        metric = header.get("metric", "metric")
+        metric = (state.header or {}).get("metric", "metric")
         lines = []
         for trial in state.trials:
             previous = self._seen.get(trial.trial_id)
             if previous is None:
                 lines.append(
                     f"trial {trial.trial_id} started on worker {trial.worker}: "
-                    f"{config_text(trial, names)}"
+                    f"{config_text(trial.config)}"
                 )
             if trial.status != "running" and previous != trial.status:
                 lines.append(end_text(trial, metric))

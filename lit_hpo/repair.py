@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lit_hpo.checkpoints import pid_alive
 from lit_hpo.journal import Journal, JournalCorruptError, decode_lines
 from lit_hpo.state import StudyState
 
@@ -53,16 +54,7 @@ def live_pids(path: Path) -> list[int]:
                 continue
             if isinstance(record, dict) and isinstance(record.get("pid"), int):
                 pids.add(record["pid"])
-    alive = []
-    for pid in sorted(pids):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            pass
-        alive.append(pid)
-    return alive
+    return [pid for pid in sorted(pids) if pid_alive(pid)]
 
 
 def repair(path: Path) -> tuple[Path, Path, int]:

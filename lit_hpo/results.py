@@ -160,8 +160,7 @@ class Study:
         if len(table):
             shown = table.drop(columns=["worker", "attempts", "reason"])
             lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
-        counts = {s: sum(t.status == s for t in state.trials) for s in
-                  ("running", "pending", "paused", "completed", "stopped", "failed")}  # fmt: skip
+        counts = state.counts()
         finished = counts["completed"] + counts["stopped"] + counts["failed"]
         waiting = f", {counts['pending']} waiting to resume" if counts["pending"] else ""
         waiting += f", {counts['paused']} paused at a rung" if counts["paused"] else ""

@@ -25,6 +25,7 @@ from lit_hpo.journal import Record
 
 FORMAT_VERSION = 1
 TERMINAL = ("completed", "stopped", "failed")
+STATUSES = ("running", "pending", "paused", *TERMINAL)
 
 
 @dataclass(slots=True)
@@ -213,6 +214,13 @@ class StudyState:
 
     def running(self) -> list[Trial]:
         return [trial for trial in self.trials if trial.status == "running"]
+
+    def counts(self) -> dict[str, int]:
+        """Trials per status, every status present (zero when none)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for trial in self.trials:
+            counts[trial.status] += 1
+        return counts
 
     def pending(self) -> list[Trial]:
         """Trials waiting to be resumed, oldest first."""

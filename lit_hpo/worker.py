@@ -23,7 +23,7 @@ from typing import Any
 
 from lit_hpo import checkpoints
 from lit_hpo.context import TrialContext, trial_context
-from lit_hpo.space import short_names
+from lit_hpo.progress import config_text
 from lit_hpo.state import Trial
 from lit_hpo.study import Claim, StudyClient
 from lit_hpo.tensorboard import write_hparams
@@ -181,15 +181,6 @@ class _JobResult:
     error: str | None  # the task's traceback when it raised
 
 
-def run_name(config: dict[str, Any]) -> str:
-    """``learning_rate=0.1301,batch_size=149``: a logger run name from a configuration."""
-    names = short_names(list(config))
-    return ",".join(
-        f"{names[k]}={v:.4g}" if isinstance(v, float) else f"{names[k]}={v}"
-        for k, v in config.items()
-    )
-
-
 def _run_job(
     args: WorkerArgs, task: Callable[..., Any], claim: Claim, resume_from: Path | None
 ) -> _JobResult:
@@ -210,7 +201,7 @@ def _run_job(
     context = TrialContext(
         args.study_dir,
         trial.trial_id,
-        run_name(trial.config),
+        config_text(trial.config, separator=","),  # the logger's run name
         claim.attempt,
         str(resume_from) if resume_from else None,
     )
