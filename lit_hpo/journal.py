@@ -13,6 +13,7 @@ records into a study state lives in :mod:`lit_hpo.state`.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from filelock import FileLock, StrictSoftFileLock
 
 Record = dict[str, Any]
@@ -28,6 +30,10 @@ Record = dict[str, Any]
 # exclude across hosts: it never infers that an owner died, so a killed holder blocks
 # everyone until `lit-hpo unlock DIR` removes its claim (docs/journal.md).
 LOCKS = {"flock": FileLock, "strict_soft": StrictSoftFileLock}
+# How often a waiting process retries the lock. filelock's default (50 ms) put 50-100 ms
+# stalls into the p99 of a report whenever two workers met at the lock; a flock retry
+# is one system call. The soft lock polls a (possibly remote) file, so less often.
+POLL_SECONDS = {"flock": 0.0005, "strict_soft": 0.01}
 
 
 class JournalCorruptError(RuntimeError):
@@ -47,15 +53,36 @@ def encode(record: Record) -> bytes:
     return json.dumps(record, allow_nan=False, separators=(",", ":")).encode() + b"\n"
 
 
+@contextmanager
+def collector_paused(pause: bool = True) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a bulk load. Parsing and replaying a
+    long journal creates millions of objects and no cycles; the collector would scan the
+    growing heap again and again (40-60 % of a cold replay's time)."""
+    collecting = pause and gc.isenabled()
+    if collecting:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def decode_lines(data: bytes, start_offset: int) -> list[Record]:
     """Parse complete lines; ``data`` must end at a line boundary."""
     if not data:
         return []
+    with collector_paused(len(data) > 1 << 20):
+        return _decode(data, start_offset)
+
+
+def _decode(data: bytes, start_offset: int) -> list[Record]:
     try:  # fast path: every line one record, parsed in one call as a JSON array
-        records = json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+        # orjson: strict JSON (no NaN tokens either), and twice as fast as the stdlib.
+        records = orjson.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
         if all(type(r) is dict and "op" in r for r in records):
             return records
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except orjson.JSONDecodeError:
         pass  # damage somewhere: the line-by-line path finds it, skips what is harmless
     records = []
     offset = start_offset
@@ -66,8 +93,8 @@ def decode_lines(data: bytes, start_offset: int) -> list[Record]:
         if text:
             problem = None
             try:
-                record = json.loads(text)
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                record = orjson.loads(text)
+            except orjson.JSONDecodeError as err:
                 problem = f"is not valid JSON ({err})"
             else:
                 if not isinstance(record, dict) or "op" not in record:
@@ -93,7 +120,9 @@ class Journal:
         if lock not in LOCKS:
             raise ValueError(f"unknown lock {lock!r}; use one of {', '.join(LOCKS)}")
         self.path = Path(path)
-        self._lock = LOCKS[lock](str(self.path) + ".lock", timeout=timeout, mode=0o644)
+        self._lock = LOCKS[lock](
+            str(self.path) + ".lock", timeout=timeout, mode=0o644, poll_interval=POLL_SECONDS[lock]
+        )
 
     @contextmanager
     def locked(self) -> Iterator[None]:

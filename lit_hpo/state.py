@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from lit_hpo.journal import Record
+from lit_hpo.journal import Record, collector_paused
 
 FORMAT_VERSION = 1
 TERMINAL = ("completed", "stopped", "failed")
@@ -96,10 +96,7 @@ class StudyState:
     budget: dict[str, Any] = field(default_factory=dict)  # the current session's budget
     session_settings: dict[str, Any] = field(default_factory=dict)  # its session record
     n_records: int = 0
-
-    @property
-    def sign(self) -> float:
-        return -1.0 if self.header and self.header["mode"] == "max" else 1.0
+    sign: float = 1.0  # -1.0 in ``max`` mode, so that smaller is always better
 
     def apply(self, record: Record) -> None:
         """Fold one record into the state."""
@@ -113,6 +110,7 @@ class StudyState:
                     f"format {FORMAT_VERSION}; use a matching lit_hpo version"
                 )
             self.header = record
+            self.sign = -1.0 if record.get("mode") == "max" else 1.0
             return
         if op == "session":
             self.sessions.append([record["time"], record["time"], record.get("n_workers", 1)])
@@ -120,8 +118,12 @@ class StudyState:
             self.session_settings = record
             return
         if self.sessions:
-            self.sessions[-1][1] = max(self.sessions[-1][1], record["time"])
-        if op == "claim":
+            session = self.sessions[-1]
+            if record["time"] > session[1]:
+                session[1] = record["time"]
+        if op == "report":  # by far the most frequent record
+            self._apply_report(record)
+        elif op == "claim":
             trial = Trial(
                 record["trial"],
                 record["config"],
@@ -144,8 +146,6 @@ class StudyState:
             trial.segments.append(Segment(record["attempt"], record["worker"], record["time"]))
         elif op == "heartbeat":
             self.trials[record["trial"]].last_seen = record["time"]
-        elif op == "report":
-            self._apply_report(record)
         elif op == "pause":
             trial = self.trials[record["trial"]]
             trial.status, trial.reason = "paused", record.get("reason")
@@ -172,24 +172,20 @@ class StudyState:
 
     def _apply_report(self, record: Record) -> None:
         trial = self.trials[record["trial"]]
-        trial.last_seen = record["time"]
-        value = record["value"]
+        epoch, value, time, get = record["epoch"], record["value"], record["time"], record.get
+        trial.last_seen = time
         trial.reports.append(
             Report(
-                record["epoch"],
-                value,
-                record.get("raw"),
-                record["decision"],
-                record.get("reason"),
-                record["time"],
-                record.get("attempt", 0),
+                epoch, value, get("raw"), record["decision"], get("reason"), time, get("attempt", 0)
             )
         )
         if value is not None and math.isfinite(value):
-            values = self._rung_values.setdefault(record["epoch"], [])
-            if self._bulk or record["epoch"] in self._unsorted:
+            values = self._rung_values.get(epoch)
+            if values is None:
+                values = self._rung_values[epoch] = []
+            if self._bulk or epoch in self._unsorted:
                 values.append(self.sign * value)  # sorted once, when first asked for
-                self._unsorted.add(record["epoch"])
+                self._unsorted.add(epoch)
             else:
                 bisect.insort(values, self.sign * value)
 
@@ -204,8 +200,9 @@ class StudyState:
     def apply_all(self, records: list[Record]) -> None:
         self._bulk = len(records) > 1000
         try:
-            for record in records:
-                self.apply(record)
+            with collector_paused(self._bulk):
+                for record in records:
+                    self.apply(record)
         finally:
             self._bulk = False
             # Sort now, in the (cold) replay, rather than in the first decisions after it.
