@@ -156,24 +156,30 @@ class Journal:
                 err.offset,
             ) from None
 
-    def append(self, records: Sequence[Record]) -> None:
-        """Append records in one locked, fsynced write (repairing a torn tail first)."""
+    def append(self, records: Sequence[Record]) -> tuple[int, int]:
+        """Append records in one locked, fsynced write (repairing a torn tail first).
+
+        Returns:
+            The byte range ``[start, end)`` the records now occupy.
+        """
         payload = b"".join(encode(record) for record in records)
         with self._lock:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             try:
-                _repair_torn_tail(fd)
+                start = _repair_torn_tail(fd)
                 os.write(fd, payload)
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        return start, start + len(payload)
 
 
-def _repair_torn_tail(fd: int) -> None:
-    """Cut a partial last line left by a writer that died mid-append (caller holds the lock)."""
+def _repair_torn_tail(fd: int) -> int:
+    """Cut a partial last line left by a writer that died mid-append (caller holds the
+    lock); returns the size of the file, which now ends at a line boundary."""
     size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-        return
+        return size
     # Scan backwards in blocks for the last newline; everything after it is the torn line.
     end = size
     while end > 0:
@@ -182,9 +188,10 @@ def _repair_torn_tail(fd: int) -> None:
         cut = block.rfind(b"\n")
         if cut >= 0:
             os.ftruncate(fd, start + cut + 1)
-            return
+            return start + cut + 1
         end = start
     os.ftruncate(fd, 0)
+    return 0
 
 
 def _line_number(path: Path, offset: int) -> int:

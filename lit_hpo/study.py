@@ -89,8 +89,13 @@ class StudyClient:
         return self._scheduler
 
     def _append(self, record: dict[str, Any]) -> None:
-        self.journal.append([record])
-        self.refresh()
+        """Append under the lock (every caller holds it, and has refreshed)."""
+        start, end = self.journal.append([record])
+        if start == self._offset:  # nothing unread before it: fold it in without a read
+            self.state.apply(record)
+            self._offset = end
+        else:
+            self.refresh()
 
     def open(self, spec: StudySpec, n_workers: int) -> list[Trial]:
         """Create the study, or check that an existing one has the same settings, and

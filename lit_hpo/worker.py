@@ -50,8 +50,8 @@ class TaskRef:
 
     def resolve(self) -> Callable[..., Any]:
         if self.module == "__main__":
-            # Under the spawn start method the parent's script is already imported as
-            # ``__mp_main__``; reuse it rather than executing the script a second time.
+            # A worker (forked from the fork server, or spawned) has the parent's script
+            # imported as ``__mp_main__``; reuse it rather than executing it a second time.
             module = sys.modules.get("__mp_main__")
             if module is None or getattr(module, "__file__", None) != self.file:
                 if self.file is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,3 +22,40 @@ def test_journal_benchmark_smoke(tmp_path: Path) -> None:
     assert all(r["ours"]["n"] == 20 and r["ours"]["median"] > 0 for r in results["latency"])
     assert results["replay"][0]["records"] >= 90
     assert "| raw filelock append |" in (tmp_path / "journal.md").read_text()
+
+
+def test_overhead_benchmark_smoke(tmp_path: Path) -> None:
+    """Both variants of ours at a tiny size: the plain StudyClient loop and `train.py -m`
+    with the sleeping LightningModule; every figure is computed from real timestamps."""
+    subprocess.run(
+        [sys.executable, "benchmarks/overhead.py", "--systems", "ours", "--schedulers", "asha",
+         "--epochs", "3", "--epoch-sleep", "0.1", "--wallclock", "12", "--out", str(tmp_path),
+         "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    results = json.loads((tmp_path / "overhead.json").read_text())
+    assert [(r["variant"], r["system"]) for r in results["rows"]] == [("a", "ours"), ("b", "ours")]
+    for row in results["rows"]:
+        figures = row["median_run"]
+        assert figures["trials_finished"] >= 2, figures
+        assert 0 < figures["utilization"] <= 1 and figures["overhead_s"] >= 0
+        # ASHA (grace 1, eta 2) stops some trials: every report is counted either way
+        assert figures["reports"] >= figures["trials_finished"]
+    assert "(b) Lightning path" in (tmp_path / "overhead.md").read_text()
+
+
+def test_lenet_benchmark_smoke(tmp_path: Path, fashion_root: Path) -> None:
+    """Our ASHA on 2% of each epoch for 2 epochs, 15 s: the anytime trace comes from the
+    journal and the table, JSON and PNG are written."""
+    subprocess.run(
+        [sys.executable, "benchmarks/lenet.py", "--systems", "lit_hpo ASHA", "--budget", "15",
+         "--epochs", "2", "--limit-batches", "0.02", "--no-speedup", "--out", str(tmp_path),
+         "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "LIT_HPO_DATA": str(fashion_root)},
+    )  # fmt: skip
+    results = json.loads((tmp_path / "lenet.json").read_text())
+    (run,) = results["runs"]["lit_hpo ASHA"]
+    assert run["epochs"] >= 2 and all(0 <= v <= 1 for _, v in run["trace"])
+    assert results["summary"]["lit_hpo ASHA"]["best_at_15s"]["n"] == 1
+    assert (tmp_path / "lenet.png").stat().st_size > 10_000
