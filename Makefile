@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data/FashionMNIST/raw),)
 export LIT_HPO_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install data demo demo-random test lint clean
+.PHONY: install data demo demo-random test lint clean bench-overhead bench-journal bench-lenet
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,21 @@ demo: data  ## the seeds' ASHA study: LeNet, 2 workers, 300 s
 
 demo-random: data  ## the seeds' asynchronous random search
 	$(BIN)/python train.py -m hpo=random
+
+# Benchmarks against the peers (docs/benchmarks.md); the bench extra installs Optuna,
+# optuna-integration and Syne Tune 0.16.0. Results go to benchmarks/results/.
+$(VENV)/.bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench-overhead: $(VENV)/.bench  ## sleeping trials: ours vs Optuna vs Syne Tune (~25 min)
+	$(BIN)/python benchmarks/overhead.py
+
+bench-journal: $(VENV)/.bench  ## report latency and replay at scale vs Optuna (~10 min)
+	$(BIN)/python benchmarks/journal.py --optuna-prepop-s 240
+
+bench-lenet: $(VENV)/.bench data  ## the seeds' study: ours vs Syne Tune (~25 min per seed)
+	$(BIN)/python benchmarks/lenet.py --seeds 0 1
 
 test: install
 	$(BIN)/python -m pytest

@@ -2,7 +2,7 @@
 
 Every study writes one file, ``journal.jsonl``. Each line is one strict-JSON record
 (``allow_nan=False``: a ``NaN`` token can never reach the file). Appends happen under a
-``filelock`` lock and end with ``flush`` + ``fsync``, so an append that returned is on
+lock (:mod:`lit_hpo.locks`) and end with ``flush`` + ``fsync``, so an append that returned is on
 disk. A writer that dies mid-append leaves a torn last line (no trailing newline):
 readers never return it, and the next writer truncates it under the lock before it
 writes, so the torn fragment can never be glued onto a healthy record.
@@ -22,18 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock, StrictSoftFileLock
+
+from lit_hpo.locks import make_lock
 
 Record = dict[str, Any]
-# flock (the default) is released by the kernel when its holder dies. strict_soft is
-# filelock's StrictSoftFileLock for shared filesystems (NFS) where flock does not
-# exclude across hosts: it never infers that an owner died, so a killed holder blocks
-# everyone until `lit-hpo unlock DIR` removes its claim (docs/journal.md).
-LOCKS = {"flock": FileLock, "strict_soft": StrictSoftFileLock}
-# How often a waiting process retries the lock. filelock's default (50 ms) put 50-100 ms
-# stalls into the p99 of a report whenever two workers met at the lock; a flock retry
-# is one system call. The soft lock polls a (possibly remote) file, so less often.
-POLL_SECONDS = {"flock": 0.0005, "strict_soft": 0.01}
 
 
 class JournalCorruptError(RuntimeError):
@@ -117,12 +109,8 @@ class Journal:
     def __init__(
         self, path: str | os.PathLike[str], timeout: float = 120.0, lock: str = "flock"
     ) -> None:
-        if lock not in LOCKS:
-            raise ValueError(f"unknown lock {lock!r}; use one of {', '.join(LOCKS)}")
         self.path = Path(path)
-        self._lock = LOCKS[lock](
-            str(self.path) + ".lock", timeout=timeout, mode=0o644, poll_interval=POLL_SECONDS[lock]
-        )
+        self._lock = make_lock(lock, str(self.path) + ".lock", timeout)
 
     @contextmanager
     def locked(self) -> Iterator[None]:

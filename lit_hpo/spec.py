@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from lit_hpo.journal import LOCKS
+from lit_hpo.locks import KINDS as LOCKS
 from lit_hpo.overrides import parse_domain
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
 from lit_hpo.space import Domain, space_to_json
