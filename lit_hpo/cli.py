@@ -35,7 +35,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 def best_overrides(study: Study) -> list[str]:
     """The best trial's configuration as Hydra overrides for ``python train.py``."""
-    from lit_hpo.worker import format_override
+    from lit_hpo.compose import format_override
 
     best = study.best
     if best is None:

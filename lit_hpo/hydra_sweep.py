@@ -21,6 +21,7 @@ from typing import Any
 
 from hydra.errors import CompactHydraException
 
+from lit_hpo.compose import format_override
 from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
 from lit_hpo.launcher import Supervisor
 from lit_hpo.overrides import domain_from_override
@@ -29,7 +30,7 @@ from lit_hpo.results import load_study, utilization
 from lit_hpo.searcher import suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
-from lit_hpo.worker import TaskRef, WorkerArgs, format_override
+from lit_hpo.worker import TaskRef, WorkerArgs
 
 
 class StudyConfigError(CompactHydraException, ValueError):

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from lit_hpo.locks import KINDS as LOCKS
+from lit_hpo.locks import KINDS
 from lit_hpo.overrides import parse_domain
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
 from lit_hpo.space import Domain, space_to_json
@@ -215,9 +215,9 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
             f"`hpo.lease_seconds` must be a number of seconds >= 5, but got {lease!r}."
         )
     lock = hpo.get("lock", "flock")
-    if lock not in LOCKS:
+    if lock not in KINDS:
         raise ValueError(
-            f"`hpo.lock` must be one of {', '.join(LOCKS)}, but got {lock!r}; strict_soft is "
+            f"`hpo.lock` must be one of {', '.join(KINDS)}, but got {lock!r}; strict_soft is "
             "for study directories on NFS (see docs/journal.md)."
         )
     return StudySpec(

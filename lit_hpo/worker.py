@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
 import sys
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_hpo import checkpoints
+from lit_hpo.compose import TrialComposer
 from lit_hpo.context import TrialContext, trial_context
 from lit_hpo.progress import config_text
 from lit_hpo.state import Trial
@@ -84,11 +84,6 @@ class WorkerArgs:
     log_path: str | None = None
 
 
-def format_override(key: str, value: Any) -> str:
-    """``key=value`` in Hydra's override grammar (JSON literals parse as the same value)."""
-    return f"{key}={json.dumps(value)}"
-
-
 def _redirect_output(path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -134,7 +129,11 @@ class Heartbeat:
 
 
 def run_trial(
-    args: WorkerArgs, client: StudyClient, task: Callable[..., Any], claim: Claim
+    args: WorkerArgs,
+    client: StudyClient,
+    task: Callable[..., Any],
+    claim: Claim,
+    compose: TrialComposer,
 ) -> None:
     """Compose the trial's config, run the task in the trial's directory, record the end.
 
@@ -153,7 +152,7 @@ def run_trial(
         return
     try:
         with Heartbeat(args.study_dir, trial.trial_id, claim.attempt, lease / 3):
-            result = _run_job(args, task, claim, resume[1] if resume else None)
+            result = _run_job(args, task, claim, compose, resume[1] if resume else None)
     except BaseException:
         client.lose(trial.trial_id, claim.attempt, "interrupted")
         raise
@@ -182,14 +181,17 @@ class _JobResult:
 
 
 def _run_job(
-    args: WorkerArgs, task: Callable[..., Any], claim: Claim, resume_from: Path | None
+    args: WorkerArgs,
+    task: Callable[..., Any],
+    claim: Claim,
+    compose: TrialComposer,
+    resume_from: Path | None,
 ) -> _JobResult:
     from hydra.core.utils import JobStatus, run_job
     from omegaconf import open_dict
 
     trial = claim.trial
-    overrides = args.base_overrides + [format_override(k, v) for k, v in trial.config.items()]
-    config = args.hydra_context.config_loader.load_sweep_config(args.master_config, overrides)
+    config = compose(trial.config)
     with open_dict(config):
         config.hydra.job.id = f"trial_{trial.trial_id}"
         config.hydra.job.num = trial.trial_id
@@ -247,8 +249,10 @@ def worker_main(args: WorkerArgs) -> None:
         flush=True,
     )
     client = StudyClient(args.study_dir)
+    compose = TrialComposer(args.hydra_context.config_loader, args.master_config,
+                            args.base_overrides)  # fmt: skip
     while (claim := client.claim(args.worker)) is not None:
         what = f"resumes after epoch {claim.from_epoch}" if claim.attempt else "starts"
         print(f"worker {args.worker}: trial {claim.trial.trial_id} attempt {claim.attempt} "
               f"{what}: {claim.trial.config}", flush=True)  # fmt: skip
-        run_trial(args, client, task, claim)
+        run_trial(args, client, task, claim, compose)

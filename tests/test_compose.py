@@ -1,0 +1,53 @@
+"""Trial configs: the once-composed base + values must equal Hydra's full composition."""
+
+from __future__ import annotations
+
+import pytest
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.utils import create_config_search_path
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from lit_hpo.compose import TrialComposer
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def loader() -> ConfigLoaderImpl:
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
+
+
+def _composer(loader: ConfigLoaderImpl, *run: str) -> TrialComposer:
+    master = loader.load_configuration("config", ["hpo=asha", *run], run_mode=RunMode.MULTIRUN)
+    return TrialComposer(loader, master, ["hydra.sweep.dir=/tmp/study", *run])
+
+
+def test_value_keys_take_the_fast_path_and_match_hydra(loader: ConfigLoaderImpl) -> None:
+    compose = _composer(loader, "trainer.max_epochs=3", "model=mlp")
+    first = compose({"model.learning_rate": 0.25, "data.batch_size": 64})
+    assert compose.fast is True
+    made = []
+    for values in ({"model.learning_rate": 0.0123, "data.batch_size": 255},
+                   {"model.learning_rate": 1.0, "data.batch_size": 32}):  # fmt: skip
+        quick = compose(values)
+        made.append(quick)
+        full = compose._full([f"model.learning_rate={values['model.learning_rate']}",
+                              f"data.batch_size={values['data.batch_size']}"])  # fmt: skip
+        assert OmegaConf.to_yaml(quick) == OmegaConf.to_yaml(full)
+        assert quick.model.learning_rate == values["model.learning_rate"]
+        assert type(quick.data.batch_size) is int and quick.trainer.max_epochs == 3
+        assert quick.model._target_ == "models.DropoutMLP"  # the run's group choice stays
+        assert list(quick.hydra.overrides.task)[-2:] == [
+            f"model.learning_rate={values['model.learning_rate']}",
+            f"data.batch_size={values['data.batch_size']}",
+        ]
+    # copies of the base: trials never share (or change) a config
+    assert [c.model.learning_rate for c in (first, *made)] == [0.25, 0.0123, 1.0]
+    assert compose({"model.learning_rate": 0.5, "data.batch_size": 99}) is not made[-1]
+
+
+def test_a_key_that_selects_a_config_group_keeps_full_composition(loader: ConfigLoaderImpl) -> None:
+    compose = _composer(loader)
+    assert compose({"model": "mlp"}).model._target_ == "models.DropoutMLP"
+    assert compose.fast is False
+    assert compose({"model": "lenet"}).model._target_ == "models.LeNet"
