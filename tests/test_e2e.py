@@ -149,12 +149,18 @@ def _running(study_dir: Path) -> list:
     return load_study(study_dir).state.running()
 
 
+def _interactive_signals() -> None:
+    # A test runner started in the background (`cmd &`) inherits SIGINT ignored, and so
+    # would the study; give it the default disposition a terminal's foreground job has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(study_dir: Path, fashion_root: Path, *overrides: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", *overrides,
          f"hydra.sweep.dir={study_dir}"],
         cwd=ROOT, env=study_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
+        text=True, start_new_session=True, preexec_fn=_interactive_signals,
     )  # fmt: skip
 
 
