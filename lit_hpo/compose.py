@@ -34,6 +34,7 @@ class TrialComposer:
         self.base_overrides = base_overrides
         self.fast: bool | None = None  # decided on the first trial
         self._base: Any = None
+        self._base_task: list[Any] = []  # the base's task overrides, parsed
 
     def __call__(self, values: dict[str, Any]) -> Any:
         """The config of a trial with these search-space values."""
@@ -57,15 +58,17 @@ class TrialComposer:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
+        parser = OverridesParser.create()
         if self._base is None:
             self._base = self._full([])
+            self._base_task = parser.parse_overrides(list(self._base.hydra.overrides.task))
         config = copy.deepcopy(self._base)
-        parser = OverridesParser.create()
-        ConfigLoaderImpl._apply_overrides_to_config(parser.parse_overrides(overrides), config)
+        parsed = parser.parse_overrides(overrides)
+        ConfigLoaderImpl._apply_overrides_to_config(parsed, config)
         config.hydra.overrides.task.extend(overrides)
         naming = config.hydra.job.config.override_dirname
         config.hydra.job.override_dirname = get_overrides_dirname(
-            overrides=parser.parse_overrides(list(config.hydra.overrides.task)),
+            overrides=self._base_task + parsed,
             exclude_keys=list(naming.exclude_keys),
             item_sep=naming.item_sep,
             kv_sep=naming.kv_sep,

@@ -2,7 +2,7 @@
 
 Every study writes one file, ``journal.jsonl``. Each line is one strict-JSON record
 (``allow_nan=False``: a ``NaN`` token can never reach the file). Appends happen under a
-lock (:mod:`lit_hpo.locks`) and end with ``flush`` + ``fsync``, so an append that returned is on
+lock (:mod:`lit_hpo.locks`) and end with ``fsync``, so an append that returned is on
 disk. A writer that dies mid-append leaves a torn last line (no trailing newline):
 readers never return it, and the next writer truncates it under the lock before it
 writes, so the torn fragment can never be glued onto a healthy record.
