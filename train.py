@@ -41,7 +41,8 @@ def main(cfg: DictConfig) -> float:
     # last reported epoch; checkpoints load as weights only, never as code.
     resume_from = trial.resume_from if trial else None
     trainer.fit(model, data, ckpt_path=resume_from, weights_only=True if resume_from else None)
-    return float(trainer.callback_metrics["validation_error"])
+    metric = cfg.hpo.metric if cfg.get("hpo") else "validation_error"  # the study's metric
+    return float(trainer.callback_metrics[metric])
 
 
 if __name__ == "__main__":

@@ -12,17 +12,38 @@ filesystem, and it never fsyncs. Here Lightning writes to a temporary name *in t
 checkpoint directory*, which is then fsynced and renamed over the final name, and the
 directory is fsynced: a reader sees the old file or the new one, never a torn one.
 
+What they hold: everything Lightning needs to resume ``fit`` (model, optimizer and
+scheduler states, loops, callback states, precision/scaler state, a stateful datamodule's
+state) and nothing that needs code to unpickle, so that they load with
+``torch.load(weights_only=True)``: the study directory is shared, and a file in it must
+never be able to run code. Lightning also stores the module's and datamodule's
+``save_hyperparameters()`` arguments, which in Hydra projects are often objects (an
+``nn.Module``, a ``functools.partial`` optimizer, a ``DictConfig``); resuming does not
+need them (the trial's config comes from the journal), so lit_hpo's checkpoints hold a
+plain-data rendering of them instead (:func:`plain`). A user's own ``ModelCheckpoint``
+files are not touched.
+
 Pruning policy: while a trial runs, its two newest checkpoints are kept (the newest, and
 one to fall back on if the newest cannot be loaded); when it ends, only the newest.
 """
 
 from __future__ import annotations
 
+import enum
+import functools
 import os
 import re
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePath
+from typing import Any
 
 _NAME = re.compile(r"^epoch_(\d+)-attempt_(\d+)\.ckpt$")
+# What Lightning stores from ``save_hyperparameters()`` (module, then datamodule): the
+# arguments (rendered as plain data) and their container type (a class: dropped).
+HPARAMS_KEYS = ("hyper_parameters", "datamodule_hyper_parameters")
+HPARAMS_TYPE_KEYS = ("hparams_type", "datamodule_hparams_type")
+_REPR_LIMIT = 500
+_UNSAFE_GLOBAL = re.compile(r"(?:GLOBAL|it holds a) ([\w.<>]+)")
 KEEP_RUNNING = 2
 KEEP_FINISHED = 1
 
@@ -75,15 +96,95 @@ def publish(staged: Path, final: Path) -> None:
     _fsync_dir(final.parent)
 
 
-def loadable(path: Path) -> bool:
-    """Whether the checkpoint loads with ``weights_only=True`` (no code from the file runs)."""
+def plain(value: Any) -> Any:
+    """``value`` as plain data that ``torch.load(weights_only=True)`` accepts: numbers,
+    strings, ``None``, tensors, and dicts/lists of them. A ``functools.partial`` becomes
+    Hydra's spelling (``_target_``, ``_partial_``, its arguments), an OmegaConf container
+    a dict or list, an enum its value, a path a string, anything else its ``repr``
+    (at most 500 characters), so the checkpoint still says what the object was."""
+    import torch
+
+    if value is None or isinstance(value, bool | int | float | str | torch.Tensor):
+        return value
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if type(value).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        return plain(OmegaConf.to_container(value, resolve=False))
+    if isinstance(value, functools.partial):
+        function = value.func
+        target = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', '?')}"
+        return {"_target_": target, "_partial_": True, "_args_": plain(list(value.args)),
+                **{str(k): plain(v) for k, v in value.keywords.items()}}  # fmt: skip
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(item) for item in value]
+    if hasattr(value, "item") and callable(value.item) and type(value).__module__ == "numpy":
+        return value.item()
+    text = repr(value)
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+
+
+def make_plain(checkpoint: dict[str, Any]) -> None:
+    """Replace the saved hyperparameters in a checkpoint being written by a plain-data
+    rendering, and drop their container type (in place)."""
+    for key in HPARAMS_KEYS:
+        if key in checkpoint:
+            checkpoint[key] = plain(checkpoint[key])
+    for key in HPARAMS_TYPE_KEYS:
+        checkpoint.pop(key, None)
+
+
+def load_problem(path: Path) -> str | None:
+    """Why the checkpoint does not load with ``weights_only=True`` (no code from the file
+    runs), or ``None`` when it loads."""
     import torch
 
     try:
         torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a truncated or corrupt file fails in many ways
-        return False
-    return True
+    except Exception as error:  # a truncated or corrupt file fails in many ways
+        text = str(error)
+        name = unsafe_global(text)
+        if name is not None:
+            return f"{type(error).__name__}: it holds a {name}, which is not allowed"
+        first = text.strip().splitlines()
+        return f"{type(error).__name__}: {first[0] if first else ''}".strip()
+    return None
+
+
+def loadable(path: Path) -> bool:
+    """Whether the checkpoint loads with ``weights_only=True``."""
+    return load_problem(path) is None
+
+
+def unsafe_global(problem: str) -> str | None:
+    """The class or function named by a weights-only load failure, if it names one."""
+    match = _UNSAFE_GLOBAL.search(problem)
+    return match.group(1) if match else None
+
+
+def find_instances(value: Any, name: str, at: str = "") -> Iterator[str]:
+    """Where in a (checkpoint) structure objects of the type, or functions/classes, called
+    ``name`` (``module.qualname``) sit, as subscript paths like ``['callbacks']['X']``."""
+    kind = type(value)
+    if f"{kind.__module__}.{kind.__qualname__}" == name or (
+        f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}" == name
+    ):
+        yield at or "(the whole checkpoint)"
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from find_instances(item, name, f"{at}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from find_instances(item, name, f"{at}[{index}]")
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        for key, item in vars(value).items():
+            yield from find_instances(item, name, f"{at}.{key}")
 
 
 def resume_point(
@@ -104,13 +205,20 @@ def resume_point(
     if not reported:
         return None
     found = checkpoints(study_dir, trial_id)
+    problems = []
     for epoch, attempt in reversed(reported):
         path = found.get((epoch, attempt))
-        if path is not None and loadable(path):
+        if path is None:
+            continue
+        problem = load_problem(path)
+        if problem is None:
             return epoch, path
+        problems.append(f"{path.name}: {problem}")
+    why = "; ".join(problems[:2]) if problems else "the files are missing"
     raise FileNotFoundError(
         f"trial {trial_id} reported {len(reported)} epochs but none of their checkpoints in "
-        f"{trial_checkpoint_dir(study_dir, trial_id)} loads; it cannot be resumed"
+        f"{trial_checkpoint_dir(study_dir, trial_id)} loads with weights_only=True ({why}); "
+        "it cannot be resumed"
     )
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,22 @@ def asha_study(tmp_path_factory: pytest.TempPathFactory, fashion_root: Path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return study, result
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 120.0) -> None:
+    """Poll ``predicate`` every 0.2 s until it is true (``TimeoutError`` after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("condition not reached")
+
+
+def running_trials(study_dir: Path) -> list:
+    """The study's running trials, read from its journal (none before it exists)."""
+    from lit_hpo import load_study
+
+    if not (study_dir / "journal.jsonl").exists():
+        return []
+    return load_study(study_dir).state.running()

@@ -228,3 +228,85 @@ def test_a_stale_attempt_is_stopped_without_writing(study: StudyClient, tmp_path
         trainer.fit(ScriptedModel([0.1] * 10))  # the zombie attempt 0 goes on training
     assert trainer.current_epoch == 1  # told to stop at its first report
     assert study.journal.path.read_bytes() == before
+
+
+def test_an_unloadable_callback_state_fails_the_trial_at_its_first_checkpoint(
+    study: StudyClient, tmp_path: Path
+) -> None:
+    from lit_hpo.callback import UnsafeCheckpointError
+    from tests.foreign.project import CountingCallback
+
+    claim = study.claim(0)
+    assert claim is not None
+    trainer = _trainer(tmp_path)
+    trainer.callbacks.append(CountingCallback())  # type: ignore[attr-defined]
+    with (
+        trial_context(TrialContext(str(study.directory), claim.trial_id)),
+        pytest.raises(UnsafeCheckpointError) as raised,
+    ):
+        trainer.fit(ScriptedModel([0.4] * 10))
+    message = str(raised.value)
+    assert "tests.foreign.project.Opaque" in message  # the offending type
+    assert "['callbacks']['CountingCallback']['seen']" in message  # where it sits
+    assert "torch.serialization.add_safe_globals([Opaque])" in message  # the fix
+    assert trainer.current_epoch == 0  # at once, after the first epoch's checkpoint
+    assert study.refresh().trials[claim.trial_id].reports == []  # nothing reported
+
+
+def test_an_allowed_custom_class_passes_the_check(study: StudyClient, tmp_path: Path) -> None:
+    from tests.foreign.project import CountingCallback, Opaque
+
+    claim = study.claim(0)
+    assert claim is not None
+    trainer = _trainer(tmp_path, max_epochs=2)
+    trainer.callbacks.append(CountingCallback())  # type: ignore[attr-defined]
+    with (
+        torch.serialization.safe_globals([Opaque]),
+        trial_context(TrialContext(str(study.directory), claim.trial_id)),
+    ):
+        trainer.fit(ScriptedModel([0.4] * 10))
+    assert [r.epoch for r in study.refresh().trials[claim.trial_id].reports] == [1, 2]
+
+
+def test_objects_saved_as_hyperparameters_resume_through_lightnings_defaults(
+    study: StudyClient, tmp_path: Path
+) -> None:
+    import functools
+
+    from lit_hpo.checkpoints import resume_point
+
+    class WithObjects(MomentumModel):
+        def __init__(self, values: list[float], net: torch.nn.Module, opt: functools.partial):
+            super().__init__(values)
+            self.save_hyperparameters(logger=False)
+
+    def model() -> WithObjects:
+        return WithObjects([0.4] * 10, torch.nn.Linear(2, 2), functools.partial(torch.optim.SGD))
+
+    claim = study.claim(0)
+    assert claim is not None
+    with trial_context(TrialContext(str(study.directory), claim.trial_id)):
+        _trainer(tmp_path, max_epochs=2).fit(model())
+    study.lose(claim.trial_id, 0, "worker_died")
+    again = study.claim(1)
+    assert again is not None
+    epoch, path = resume_point(study.directory, again.trial_id, [(1, 0), (2, 0)])
+    resumed = model()
+    context = TrialContext(str(study.directory), again.trial_id, attempt=1, resume_from=str(path))
+    with trial_context(context):
+        _trainer(tmp_path, max_epochs=4).fit(resumed, ckpt_path=str(path))  # Lightning's defaults
+    assert epoch == 2 and resumed.validated == [3, 4]
+
+
+def test_validate_and_test_outside_fit_neither_report_nor_checkpoint(
+    study: StudyClient, tmp_path: Path
+) -> None:
+    from lit_hpo.checkpoints import trial_checkpoint_dir
+
+    claim = study.claim(0)
+    assert claim is not None
+    before = study.journal.path.read_bytes()
+    with trial_context(TrialContext(str(study.directory), claim.trial_id)):
+        _trainer(tmp_path).validate(ScriptedModel([0.4] * 10))
+    assert study.journal.path.read_bytes() == before
+    assert not trial_checkpoint_dir(study.directory, claim.trial_id).exists()

@@ -83,3 +83,47 @@ def test_prune_keeps_the_newest_and_removes_dead_writers_temp_files(tmp_path: Pa
     ck.prune(tmp_path, 4, keep=2)
     assert sorted(ck.checkpoints(tmp_path, 4)) == [(4, 0), (5, 0)]
     assert not orphan.exists()
+
+
+def test_plain_renders_objects_as_data_that_loads_weights_only(tmp_path: Path) -> None:
+    import enum
+    import functools
+
+    from omegaconf import OmegaConf
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    rendered = ck.plain(
+        {
+            "net": torch.nn.Linear(2, 3),
+            "optimizer": functools.partial(torch.optim.SGD, lr=0.1),
+            "cfg": OmegaConf.create({"a": 1, "b": "${a}"}),
+            "path": Path("/x"),
+            "colour": Colour.RED,
+            "numbers": (1, 2.5, None, True),
+            "weights": torch.ones(2),
+        }
+    )
+    assert rendered["net"] == "Linear(in_features=2, out_features=3, bias=True)"
+    assert rendered["optimizer"] == {
+        "_target_": "torch.optim.sgd.SGD", "_partial_": True, "_args_": [], "lr": 0.1
+    }  # fmt: skip
+    assert rendered["cfg"] == {"a": 1, "b": "${a}"}
+    assert (rendered["path"], rendered["colour"]) == ("/x", "red")
+    assert rendered["numbers"] == [1, 2.5, None, True]
+    torch.save(rendered, tmp_path / "plain.ckpt")
+    assert ck.load_problem(tmp_path / "plain.ckpt") is None
+    long = ck.plain(torch.nn.Sequential(*[torch.nn.Linear(1, 1) for _ in range(50)]))
+    assert len(long) == 500 and long.endswith("...")  # long reprs are cut
+
+
+def test_a_resume_failure_says_why_the_file_did_not_load(tmp_path: Path) -> None:
+    from tests.foreign.project import Opaque
+
+    path = ck.checkpoint_path(tmp_path, 0, 1)
+    path.parent.mkdir(parents=True)
+    torch.save({"state": Opaque(1)}, path)
+    with pytest.raises(FileNotFoundError, match=r"epoch_1-attempt_0.ckpt: UnpicklingError: it "
+                       r"holds a tests.foreign.project.Opaque, which is not allowed"):  # fmt: skip
+        ck.resume_point(tmp_path, 0, [(1, 0)])

@@ -12,14 +12,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from lit_hpo import load_study
 from lit_hpo.journal import Journal
-from tests.conftest import ROOT, SMALL, run_train, study_env
+from tests.conftest import ROOT, SMALL, run_train, running_trials, study_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -134,21 +133,6 @@ def test_bad_input_fails_early_with_the_value_and_the_fix(
         assert not (tmp_path / str(index) / "journal.jsonl").exists()  # nothing was started
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("condition not reached")
-
-
-def _running(study_dir: Path) -> list:
-    if not (study_dir / "journal.jsonl").exists():
-        return []
-    return load_study(study_dir).state.running()
-
-
 def _interactive_signals() -> None:
     # A test runner started in the background (`cmd &`) inherits SIGINT ignored, and so
     # would the study; give it the default disposition a terminal's foreground job has.
@@ -175,8 +159,8 @@ def test_a_killed_worker_is_replaced_and_its_trial_resumes_from_its_checkpoint(
     proc = _start(tmp_path, fashion_root, "hpo.n_workers=2", "hpo.max_trials=6",
                   "hpo.max_wallclock_time=null", "trainer.max_epochs=3",
                   "trainer.limit_train_batches=60", "trainer.limit_val_batches=5")  # fmt: skip
-    _wait_for(lambda: len(_running(tmp_path)) >= 1 and _running(tmp_path)[0].reports)
-    victim = _running(tmp_path)[0]
+    wait_for(lambda: len(running_trials(tmp_path)) >= 1 and running_trials(tmp_path)[0].reports)
+    victim = running_trials(tmp_path)[0]
     os.kill(victim.pid, signal.SIGKILL)
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out
@@ -201,7 +185,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_interrupted_trials(
                  "trainer.max_epochs=3", "trainer.limit_train_batches=200",
                  "trainer.limit_val_batches=5")  # fmt: skip
     proc = _start(tmp_path, fashion_root, *overrides)
-    _wait_for(lambda: sum(bool(t.reports) for t in _running(tmp_path)) == 2)
+    wait_for(lambda: sum(bool(t.reports) for t in running_trials(tmp_path)) == 2)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 130, out
