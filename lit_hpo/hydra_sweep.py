@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,11 @@ from hydra.errors import CompactHydraException
 
 from lit_hpo.compose import format_override
 from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
-from lit_hpo.launcher import Supervisor
+from lit_hpo.launcher import Supervisor, Terminated
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.progress import make_progress
 from lit_hpo.results import load_study, utilization
+from lit_hpo.runlock import StudyBusyError, run_lock
 from lit_hpo.searcher import suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
@@ -77,9 +81,25 @@ def _check_trial_config(hydra_context: Any, config: Any, base: list[str], spec: 
         ) from err
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread for the block, so that a
+    terminated run shuts down like an interrupted one: workers record their trials as
+    interrupted (resumable), the table is printed, and the exit status is 143."""
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let shutdown finish
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: list[str]) -> Any:
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.singleton import Singleton
     from omegaconf import OmegaConf
 
     if "hpo" not in config or config.hpo is None:
@@ -100,7 +120,21 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
     base = [*base, format_override("hydra.sweep.dir", str(study_dir))]
     _check_trial_config(hydra_context, config, base, spec)
 
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(study_dir))
+        except StudyBusyError as err:
+            raise StudyConfigError(str(err)) from None
+        stack.enter_context(sigterm_interrupts())
+        return _run(hydra_context, task_function, config, spec, base, study_dir)
+
+
+def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, base: list[str],
+         study_dir: Path) -> Any:  # fmt: skip
     import torch
+    from hydra.core.singleton import Singleton
+    from omegaconf import OmegaConf
 
     gpus = visible_gpus(os.environ, torch.cuda.device_count())
     cpus = os.cpu_count() or 1
@@ -140,13 +174,15 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
             env=worker_env(worker, gpus),
             threads=threads,
             log_path=str(study_dir / "workers" / f"worker_{worker}.log"),
+            supervisor_pid=os.getpid(),
         )
 
     try:
         Supervisor(client, make_args, n_workers, make_progress(sys.stdout.isatty())).run()
-    except KeyboardInterrupt:
-        print("lit_hpo: interrupted; rerun the same command to continue the study", flush=True)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as stop:
+        what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        print(f"lit_hpo: {what}; rerun the same command to continue the study", flush=True)
+        raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
     finally:
         study = load_study(study_dir)
         print(study.status_table(), flush=True)

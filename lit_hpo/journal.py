@@ -13,6 +13,8 @@ records into a study state lives in :mod:`lit_hpo.state`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import json
 import os
@@ -26,6 +28,11 @@ import orjson
 from lit_hpo.locks import make_lock
 
 Record = dict[str, Any]
+
+
+class JournalWriteError(OSError):
+    """An append could not be written completely (a full disk, a quota, an I/O error);
+    the journal was cut back to where it was, so nothing half-written remains."""
 
 
 class JournalCorruptError(RuntimeError):
@@ -144,6 +151,21 @@ class Journal:
                 err.offset,
             ) from None
 
+    def locate(self, start: int, index: int) -> tuple[int, int]:
+        """The line number and byte offset of the ``index``-th record read from
+        ``start`` (blank and NUL-only lines hold no record, as in :meth:`read`)."""
+        with open(self.path, "rb") as file:
+            file.seek(start)
+            data = file.read()
+        offset, seen = start, -1
+        for line in data.split(b"\n"):
+            if line.strip(b"\x00 \t\r"):
+                seen += 1
+                if seen == index:
+                    break
+            offset += len(line) + 1
+        return _line_number(self.path, offset), offset
+
     def append(self, records: Sequence[Record]) -> tuple[int, int]:
         """Append records in one locked, fsynced write (repairing a torn tail first).
 
@@ -155,11 +177,36 @@ class Journal:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             try:
                 start = _repair_torn_tail(fd)
-                os.write(fd, payload)
-                os.fsync(fd)
+                _write_all(fd, payload, start, self.path)
             finally:
                 os.close(fd)
         return start, start + len(payload)
+
+
+def _write_all(fd: int, payload: bytes, start: int, path: Path) -> None:
+    """Write and fsync every byte, or none: ``os.write`` may write only part of the
+    payload (a full disk or quota mid-write); on any error the file is cut back to
+    ``start`` (the caller holds the lock) and :class:`JournalWriteError` says why."""
+    view = memoryview(payload)
+    try:
+        while view:
+            written = os.write(fd, view)
+            if written == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[written:]
+        os.fsync(fd)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+        reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded"}
+        why = reason.get(error.errno or 0, error.strerror or str(error))
+        raise JournalWriteError(
+            error.errno,
+            f"could not append to {path}: {why} ({error}). Nothing was recorded and the "
+            "journal is unchanged; free space (or raise the quota) and rerun the same "
+            "command to continue the study",
+        ) from error
 
 
 def _repair_torn_tail(fd: int) -> int:

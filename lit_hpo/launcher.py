@@ -37,6 +37,11 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``kill``, ``timeout`` and SLURM send first), handled like Ctrl-C;
+    unlike a terminal's Ctrl-C it reached this process only, not the workers."""
+
+
 class WorkersKeepDyingError(RuntimeError):
     """Workers crashed more often than the restart limit allows."""
 
@@ -77,10 +82,11 @@ class Supervisor:
         process.start()
         return process
 
-    def _bury(self, worker: int, reason: str = "worker_died") -> None:
-        """The attempt a dead worker was running is lost: a free worker resumes it."""
+    def _bury(self, process: BaseProcess, reason: str = "worker_died") -> None:
+        """The attempt a dead worker was running is lost: a free worker resumes it.
+        Matched by pid, so a trial of another run's worker is never touched."""
         for trial in self.client.refresh().running():
-            if trial.worker == worker:
+            if trial.pid is not None and trial.pid == process.pid:
                 self.client.lose(trial.trial_id, trial.attempt, reason)
 
     def run(self) -> None:
@@ -99,7 +105,7 @@ class Supervisor:
                     if process.exitcode is None:
                         continue
                     del processes[worker]
-                    self._bury(worker)
+                    self._bury(process)
                     if process.exitcode == 0:
                         continue
                     state = self.client.refresh()
@@ -115,22 +121,22 @@ class Supervisor:
                         f"worker {worker} exited with code {process.exitcode}; starting a new one"
                     )
                     processes[worker] = self._start(worker)
-        except BaseException:
-            self._shutdown(processes)
+        except BaseException as error:
+            self._shutdown(processes, signalled=not isinstance(error, Terminated))
             raise
         finally:
             self.progress.update(self.client.refresh(), time.time(), force_status=True)
             self.progress.close()
 
-    def _shutdown(self, processes: dict[int, BaseProcess]) -> None:
+    def _shutdown(self, processes: dict[int, BaseProcess], signalled: bool = True) -> None:
         """Let workers record their interrupted trials, then make sure they are gone.
 
-        A Ctrl-C in a terminal reaches the workers too (same process group); give them a
-        moment to exit on their own before interrupting the rest, so that a second
-        interrupt does not land while they write their last record.
+        A Ctrl-C in a terminal reaches the workers too (same process group, so
+        ``signalled``); give them a moment to exit on their own before interrupting the
+        rest, so that a second interrupt does not land while they write their last record.
         """
         for process in processes.values():
-            process.join(2.0)
+            process.join(2.0 if signalled else 0.0)
         for process in processes.values():
             if process.exitcode is None and process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
@@ -138,8 +144,8 @@ class Supervisor:
         deadline = time.time() + SHUTDOWN_GRACE
         for process in processes.values():
             process.join(max(0.0, deadline - time.time()))
-        for worker, process in processes.items():
+        for process in processes.values():
             if process.exitcode is None:
                 process.kill()
                 process.join()
-            self._bury(worker, "interrupted")
+            self._bury(process, "interrupted")

@@ -3,16 +3,19 @@ be replayed, without losing a byte (the original is kept as a backup)."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from lit_hpo.checkpoints import pid_alive
 from lit_hpo.journal import Journal, JournalCorruptError, decode_lines
-from lit_hpo.state import StudyState
+from lit_hpo.searcher import suggest
+from lit_hpo.space import space_from_json
+from lit_hpo.state import CLOCK_SKEW, InvalidRecordError, StudyState
 
 
 @dataclass(frozen=True)
@@ -30,17 +33,41 @@ def scan(path: Path) -> tuple[list[Problem], bool]:
     state = StudyState()
     lines = data.split(b"\n")
     torn = bool(lines[-1].strip(b"\x00 \t\r"))
+    state.not_after = time.time() + CLOCK_SKEW
     for number, line in enumerate(lines[:-1], start=1):
         try:
             records = decode_lines(line + b"\n", offset)
             for record in records:
+                _check_config(state, record)
                 state.apply(record)
         except JournalCorruptError as err:
             problems.append(Problem(number, offset, str(err)))
-        except (ValueError, KeyError, IndexError, TypeError) as err:
+        except InvalidRecordError as err:
+            op = records[0].get("op") if records else None
+            problems.append(Problem(number, offset, f"the {op!r} record cannot be replayed: {err}"))
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError) as err:
             problems.append(Problem(number, offset, f"cannot be replayed: {err!r}"))
         offset += len(line) + 1
     return problems, torn
+
+
+def _check_config(state: StudyState, record: dict[str, Any]) -> None:
+    """A claim's config must be the one the header's seed gives its id (the replay itself
+    checks only keys and domains; recomputing costs ~30 us a claim, so workers do it
+    when they are about to run a trial, and ``verify`` does it for every claim)."""
+    header = state.header
+    if record.get("op") != "claim" or header is None or record.get("trial") != len(state.trials):
+        return
+    state.check(record)  # keys and domains first, for a precise message
+    expected = suggest(
+        space_from_json(header["space"]), header.get("points_to_evaluate") or [],
+        header["seed"], record["trial"],
+    )  # fmt: skip
+    if record["config"] != expected:
+        raise InvalidRecordError(
+            f"trial {record['trial']}'s config {record['config']!r} is not the one the "
+            f"study's seed gives it ({expected!r}): the line was edited or forged"
+        )
 
 
 def live_pids(path: Path) -> list[int]:
@@ -49,8 +76,8 @@ def live_pids(path: Path) -> list[int]:
     with open(path, "rb") as file:
         for line in file:
             try:
-                record = json.loads(line)
-            except ValueError:
+                record = orjson.loads(line)
+            except (ValueError, RecursionError):
                 continue
             if isinstance(record, dict) and isinstance(record.get("pid"), int):
                 pids.add(record["pid"])
@@ -63,25 +90,60 @@ def repair(path: Path) -> tuple[Path, Path, int]:
     Returns:
         The backup, the quarantine file, and how many lines were moved.
     """
+    if path.is_symlink() or path.parent.is_symlink():
+        raise RepairRefusedError(
+            f"{path} is (or is inside) a symbolic link; repair writes only real files in the "
+            "study directory. Copy the study to a directory of your own and repair that."
+        )
     journal = Journal(path)
     with journal.locked():
-        problems, torn = scan(path)
+        mode = os.stat(path, follow_symlinks=False).st_mode & 0o777
         data = path.read_bytes()
+        bom = data.startswith(_BOM)
+        if bom:  # an editor's byte-order mark: not a record, drop it
+            data = data[len(_BOM) :]
+            _write_new(path.with_name(f".{path.name}.bom-{os.getpid()}"), data, mode, path)
+        problems, torn = scan(path)
+        if any(problem.line == 1 for problem in problems):
+            first = next(problem for problem in problems if problem.line == 1)
+            raise RepairRefusedError(
+                f"{path} line 1, the study's header, cannot be replayed ({first.what}). "
+                "repair never moves the header, since a rerun would then start the study "
+                "anew with any settings; if it was written by a newer lit_hpo, upgrade "
+                "lit_hpo to read it."
+            )
         lines = data.split(b"\n")
         bad = {p.line for p in problems}
         backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
+        _write_new(backup, (_BOM if bom else b"") + data, mode)
         keep = [line for n, line in enumerate(lines[:-1], start=1) if n not in bad]
         moved = [line for n, line in enumerate(lines[:-1], start=1) if n in bad]
         if torn:
             moved.append(lines[-1])
         quarantine = path.with_name(path.name + ".quarantine")
-        with open(quarantine, "ab") as file:
+        fd = os.open(quarantine, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, mode)
+        with os.fdopen(fd, "ab") as file:
             file.write(b"".join(line + b"\n" for line in moved))
         staged = path.with_name(f".{path.name}.repair-{os.getpid()}")
-        with open(staged, "wb") as file:
-            file.write(b"".join(line + b"\n" for line in keep))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(staged, path)
-    return backup, quarantine, len(moved)
+        _write_new(staged, b"".join(line + b"\n" for line in keep), mode, path)
+    return backup, quarantine, len(moved) + int(bom)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class RepairRefusedError(RuntimeError):
+    """repair would have to follow a link or move the header; it changes nothing."""
+
+
+def _write_new(path: Path, data: bytes, mode: int, replace: Path | None = None) -> None:
+    """Create ``path`` exclusively (never through a link) with ``mode``, write and fsync
+    ``data``; then rename it over ``replace`` when given."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.chmod(path, mode)  # the umask may have narrowed it
+    if replace is not None:
+        os.replace(path, replace)

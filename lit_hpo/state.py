@@ -22,10 +22,44 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lit_hpo.journal import Record, collector_paused
+from lit_hpo.space import Domain, space_from_json
 
 FORMAT_VERSION = 1
 TERMINAL = ("completed", "stopped", "failed")
 STATUSES = ("running", "pending", "paused", *TERMINAL)
+DECISIONS = ("continue", "stop", "pause")
+RESERVED_PREFIXES = ("hpo.", "hydra.")  # config keys that can never be search dimensions
+
+
+class InvalidRecordError(ValueError):
+    """A journal record that is well-formed JSON but cannot have been written by lit_hpo
+    (a report for a trial never claimed, a second header, a config outside the space...).
+    Replay stops at it, before the state changes. ``index`` is the record's position in
+    the batch being replayed (filled in by :meth:`StudyState.apply_all`)."""
+
+    index: int | None = None
+
+
+def _int(record: Record, key: str, low: int = 0) -> int:
+    value = record.get(key)
+    if type(value) is not int or value < low:
+        raise InvalidRecordError(f"its {key!r} is {value!r}, not an integer >= {low}")
+    return value
+
+
+def _time(record: Record, not_after: float | None) -> float:
+    value = record.get("time")
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise InvalidRecordError(f"its 'time' is {value!r}, not a number of seconds")
+    if not_after is not None and value > not_after:
+        raise InvalidRecordError(
+            f"its time {value} is {value - not_after + CLOCK_SKEW:.0f} s ahead of this host's "
+            "clock: the host that wrote it has a wrong clock (synchronize it, e.g. with NTP)"
+        )
+    return value
+
+
+CLOCK_SKEW = 300.0  # seconds a record's time may be ahead of the reading host's clock
 
 
 @dataclass(slots=True)
@@ -97,31 +131,45 @@ class StudyState:
     session_settings: dict[str, Any] = field(default_factory=dict)  # its session record
     n_records: int = 0
     sign: float = 1.0  # -1.0 in ``max`` mode, so that smaller is always better
+    # Records dated after this (the reader's clock plus CLOCK_SKEW) are refused; None: no
+    # check. Set by the reader: the state itself knows no clock.
+    not_after: float | None = None
+    _domains: dict[str, Domain] = field(default_factory=dict)  # the header's space
+
+    def check(self, record: Record) -> None:
+        """Raise :class:`InvalidRecordError` (naming what is wrong) if the record cannot
+        follow the records replayed so far; changes nothing."""
+        op = record.get("op")
+        if op == "report":  # by far the most frequent record
+            self._check_report(record)
+        elif op not in _CHECKS:
+            raise InvalidRecordError(
+                f"unknown journal record op {op!r}: the journal was written by a newer "
+                "lit_hpo; upgrade lit_hpo to read it"
+            )
+        else:
+            _CHECKS[op](self, record)
 
     def apply(self, record: Record) -> None:
-        """Fold one record into the state."""
-        op = record.get("op")
+        """Fold one record into the state, or raise :class:`InvalidRecordError` without
+        changing the state when the record cannot be replayed."""
+        self.check(record)
+        op = record["op"]
         self.n_records += 1
         if op == "study":
-            version = record.get("format")
-            if version != FORMAT_VERSION:
-                raise ValueError(
-                    f"the journal was written in format {version!r}, this lit_hpo reads "
-                    f"format {FORMAT_VERSION}; use a matching lit_hpo version"
-                )
             self.header = record
             self.sign = -1.0 if record.get("mode") == "max" else 1.0
             return
         if op == "session":
             self.sessions.append([record["time"], record["time"], record.get("n_workers", 1)])
-            self.budget = record.get("budget", {})
+            self.budget = record.get("budget") or {}
             self.session_settings = record
             return
         if self.sessions:
             session = self.sessions[-1]
             if record["time"] > session[1]:
                 session[1] = record["time"]
-        if op == "report":  # by far the most frequent record
+        if op == "report":
             self._apply_report(record)
         elif op == "claim":
             trial = Trial(
@@ -164,10 +212,133 @@ class StudyState:
             if trial.segments and trial.segments[-1].end is None:
                 trial.segments[-1].end = record["time"]
                 trial.segments[-1].outcome = record["status"]
-        else:
-            raise ValueError(
-                f"unknown journal record op {op!r}: the journal was written by a newer "
-                "lit_hpo; upgrade lit_hpo to read it"
+
+    # Checks: one per op, run before the record changes anything.
+
+    def _check_study(self, record: Record) -> None:
+        if self.n_records:
+            raise InvalidRecordError(
+                "a header ('study' record) may only be the first line; this is a second one"
+            )
+        version = record.get("format")
+        if version != FORMAT_VERSION:
+            raise InvalidRecordError(
+                f"the journal was written in format {version!r}, this lit_hpo reads "
+                f"format {FORMAT_VERSION}; upgrade (or use a matching) lit_hpo to read it"
+            )
+        space = record.get("space")
+        try:
+            if not isinstance(space, dict) or not space:
+                raise ValueError("no space")
+            domains = space_from_json(space)
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise InvalidRecordError(
+                f"its 'space' {space!r} is not a search space ({err})"
+            ) from None
+        reserved = [key for key in domains if key.startswith(RESERVED_PREFIXES)]
+        if reserved:
+            raise InvalidRecordError(f"its space searches {reserved}, which are reserved keys")
+        if record.get("mode") not in ("min", "max"):
+            raise InvalidRecordError(f"its 'mode' is {record.get('mode')!r}, not min or max")
+        _int(record, "seed")
+        _time(record, self.not_after)
+        self._domains = domains
+
+    def _check_session(self, record: Record) -> None:
+        self._header_first()
+        _time(record, self.not_after)
+        _int(record, "n_workers", 1)
+        budget = record.get("budget")
+        if not isinstance(budget, dict):
+            raise InvalidRecordError(f"its 'budget' is {budget!r}, not a mapping")
+        for key in ("max_wallclock_time", "max_trials"):
+            value = budget.get(key)
+            if value is not None and (type(value) not in (int, float) or not value > 0):
+                raise InvalidRecordError(f"its budget's {key!r} is {value!r}")
+
+    def _header_first(self) -> None:
+        if self.header is None:
+            raise InvalidRecordError("the journal does not start with a header ('study' record)")
+
+    def _trial(self, record: Record, statuses: tuple[str, ...] = ("running",)) -> Trial:
+        """The record's trial, which must exist and be in one of ``statuses``; for a
+        running trial, the record's attempt must be the current one."""
+        self._header_first()
+        trial_id = record.get("trial")
+        if type(trial_id) is not int or not 0 <= trial_id < len(self.trials):
+            raise InvalidRecordError(
+                f"it names trial {trial_id!r}, but trials 0..{len(self.trials) - 1} exist"
+            )
+        trial = self.trials[trial_id]
+        _time(record, self.not_after)
+        if trial.status not in statuses:
+            raise InvalidRecordError(
+                f"trial {trial_id} is {trial.status}; a {record['op']!r} record needs it "
+                f"{' or '.join(statuses)}"
+            )
+        if "attempt" in record or record["op"] == "resume":  # older journals may omit it
+            attempt = _int(record, "attempt")
+            wanted = trial.attempt + 1 if record["op"] == "resume" else trial.attempt
+            if attempt != wanted:
+                raise InvalidRecordError(
+                    f"it is for attempt {attempt} of trial {trial_id}, whose current attempt "
+                    f"is {trial.attempt}"
+                )
+        return trial
+
+    def _check_claim(self, record: Record) -> None:
+        self._header_first()
+        trial_id = record.get("trial")
+        if type(trial_id) is not int or trial_id != len(self.trials):
+            raise InvalidRecordError(
+                f"it claims trial {trial_id!r}, but the next trial id is {len(self.trials)} "
+                "(a duplicated or reordered claim line?)"
+            )
+        _int(record, "worker")
+        _time(record, self.not_after)
+        config = record.get("config")
+        if not isinstance(config, dict) or set(config) != set(self._domains):
+            keys = list(config) if isinstance(config, dict) else config
+            raise InvalidRecordError(
+                f"its config has the keys {keys!r}; the study's space has {list(self._domains)}"
+            )
+        for key, value in config.items():
+            if not self._domains[key].contains(value):
+                raise InvalidRecordError(
+                    f"its config sets {key}={value!r}, outside the space's domain "
+                    f"{self._domains[key].to_json()}"
+                )
+
+    def _check_resume(self, record: Record) -> None:
+        self._trial(record, ("pending", "paused"))
+        _int(record, "worker")
+        if "from_epoch" in record:
+            _int(record, "from_epoch")
+
+    def _check_running(self, record: Record) -> None:
+        self._trial(record)
+
+    def _check_end(self, record: Record) -> None:
+        self._trial(record, ("running", "pending", "paused"))
+        if record.get("status") not in TERMINAL:
+            raise InvalidRecordError(
+                f"its status is {record.get('status')!r}, not one of {', '.join(TERMINAL)}"
+            )
+
+    def _check_report(self, record: Record) -> None:
+        trial = self._trial(record)
+        epoch = _int(record, "epoch", 1)
+        if epoch <= trial.last_epoch:
+            raise InvalidRecordError(
+                f"it reports epoch {epoch} of trial {trial.trial_id}, which already reported "
+                f"epoch {trial.last_epoch}"
+            )
+        value = record.get("value")
+        if value is not None and (type(value) not in (int, float) or not math.isfinite(value)):
+            raise InvalidRecordError(f"its value is {value!r}, not a finite number or null")
+        if record.get("decision") not in DECISIONS:
+            raise InvalidRecordError(
+                f"its decision is {record.get('decision')!r}, not one of {', '.join(DECISIONS)}"
             )
 
     def _apply_report(self, record: Record) -> None:
@@ -198,11 +369,16 @@ class StudyState:
         return values
 
     def apply_all(self, records: list[Record]) -> None:
+        """Fold a batch in; an :class:`InvalidRecordError` carries the record's index."""
         self._bulk = len(records) > 1000
+        index = 0
         try:
             with collector_paused(self._bulk):
-                for record in records:
+                for index, record in enumerate(records):  # noqa: B007 - read after an error
                     self.apply(record)
+        except InvalidRecordError as err:
+            err.index = index
+            raise
         finally:
             self._bulk = False
             # Sort now, in the (cold) replay, rather than in the first decisions after it.
@@ -231,3 +407,16 @@ class StudyState:
             return 0.0
         past = sum(last - start for start, last, _ in self.sessions[:-1])
         return past + max(0.0, now - self.sessions[-1][0])
+
+
+_CHECKS = {
+    "study": StudyState._check_study,
+    "session": StudyState._check_session,
+    "claim": StudyState._check_claim,
+    "resume": StudyState._check_resume,
+    "heartbeat": StudyState._check_running,
+    "pause": StudyState._check_running,
+    "lost": StudyState._check_running,
+    "end": StudyState._check_end,
+    "report": StudyState._check_report,
+}

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lit_hpo.journal import Journal
+from lit_hpo.journal import Journal, JournalCorruptError, Record
 from lit_hpo.policy import decide, may_start_trial
 from lit_hpo.schedulers import CONTINUE, Decision, Scheduler, make_scheduler
 from lit_hpo.searcher import suggest
 from lit_hpo.space import space_from_json
 from lit_hpo.spec import StudySpec, check_compatible
-from lit_hpo.state import TERMINAL, StudyState, Trial
+from lit_hpo.state import CLOCK_SKEW, TERMINAL, InvalidRecordError, StudyState, Trial
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -34,7 +34,7 @@ def header_lock(path: Path) -> str:
         with open(path, "rb") as file:
             first = file.readline()
         return str(json.loads(first).get("lock", "flock")) if first.endswith(b"\n") else "flock"
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return "flock"
 
 
@@ -68,9 +68,30 @@ class StudyClient:
         self._clock = clock
 
     def refresh(self) -> StudyState:
-        """Fold in the records appended since the last read (lock-free)."""
-        records, self._offset = self.journal.read(self._offset)
-        self.state.apply_all(records)
+        """Fold in the records appended since the last read (lock-free).
+
+        Raises:
+            JournalCorruptError: a line that is not a record, or a record that cannot be
+                replayed (every field is checked: see :meth:`StudyState.check`), with its
+                line, byte offset and the way out; the state stops before it.
+        """
+        records, end = self.journal.read(self._offset)
+        self.state.not_after = self._clock() + CLOCK_SKEW
+        try:
+            self.state.apply_all(records)
+        except InvalidRecordError as err:
+            index = err.index or 0
+            line, offset = self.journal.locate(self._offset, index)
+            self._offset = offset  # the records before it are in the state
+            path, op = self.journal.path, records[index].get("op")
+            raise JournalCorruptError(
+                f"{path} line {line} (byte offset {offset}): the {op!r} record cannot be "
+                f"replayed: {err}. The study stops here rather than trust it: "
+                f"`lit-hpo verify {path.parent}` lists such lines, `lit-hpo repair "
+                f"{path.parent}` moves them to {path.name}.quarantine (keeping a backup)",
+                offset,
+            ) from None
+        self._offset = end
         return self.state
 
     @property
@@ -88,8 +109,10 @@ class StudyClient:
             self._scheduler = make_scheduler(self.header["scheduler"])
         return self._scheduler
 
-    def _append(self, record: dict[str, Any]) -> None:
-        """Append under the lock (every caller holds it, and has refreshed)."""
+    def _append(self, record: Record) -> None:
+        """Append under the lock (every caller holds it, and has refreshed); a record
+        that could not be replayed is refused before it reaches the file."""
+        self.state.check(record)
         start, end = self.journal.append([record])
         if start == self._offset:  # nothing unread before it: fold it in without a read
             self.state.apply(record)
@@ -137,7 +160,6 @@ class StudyClient:
         is spent."""
         with self.journal.locked():
             state = self.refresh()
-            header = self.header
             now = self._clock()
             self._expire_leases(now)
             pending = state.pending()
@@ -149,6 +171,7 @@ class StudyClient:
                 return None
             if resuming:
                 trial = pending[0] if pending else state.trials[promoted]  # type: ignore[index]
+                config = self._checked_config(trial)
                 attempt = trial.attempt + 1
                 self._append(
                     {
@@ -161,14 +184,9 @@ class StudyClient:
                         "time": now,
                     }
                 )
-                return Claim(self.state.trials[trial.trial_id], attempt, trial.last_epoch)
+                return Claim(self.state.trials[trial.trial_id], attempt, trial.last_epoch, config)
             trial_id = len(state.trials)
-            config = suggest(
-                space_from_json(header["space"]),
-                header["points_to_evaluate"],
-                header["seed"],
-                trial_id,
-            )
+            config = self.config_of(trial_id)
             self._append(
                 {
                     "op": "claim",
@@ -179,7 +197,32 @@ class StudyClient:
                     "time": now,
                 }
             )
-            return Claim(self.state.trials[trial_id], 0, 0)
+            return Claim(self.state.trials[trial_id], 0, 0, config)
+
+    def config_of(self, trial_id: int) -> dict[str, Any]:
+        """Trial ``trial_id``'s configuration: a pure function of the header's space,
+        points to evaluate and seed (the header is checked against the command that
+        opens the study), never read back from a claim record."""
+        header = self.header
+        return suggest(
+            space_from_json(header["space"]), header["points_to_evaluate"], header["seed"],
+            trial_id,
+        )  # fmt: skip
+
+    def _checked_config(self, trial: Trial) -> dict[str, Any]:
+        """Refuse to run a trial whose recorded config is not the one its id gives: the
+        journal is untrusted input, and its config would become the trial's overrides."""
+        expected = self.config_of(trial.trial_id)
+        if trial.config != expected:
+            raise JournalCorruptError(
+                f"{self.journal.path}: trial {trial.trial_id}'s recorded config "
+                f"{trial.config!r} is not the configuration the study's seed gives it "
+                f"({expected!r}); the journal was edited or forged. It is not run. "
+                f"`lit-hpo verify {self.directory}` lists such lines, `lit-hpo repair "
+                f"{self.directory}` moves them to journal.jsonl.quarantine",
+                0,
+            )
+        return expected
 
     def report(self, trial_id: int, epoch: int, value: float, attempt: int = 0) -> Decision:
         """Record ``value`` after ``epoch`` epochs and return the decision taken for it.
@@ -193,9 +236,9 @@ class StudyClient:
         with self.journal.locked():
             state = self.refresh()
             trial = state.trials[trial_id]
-            if trial.status == "pending" or (
-                trial.status == "running" and attempt != trial.attempt
-            ):
+            if trial.status in TERMINAL:
+                return Decision("stop", "ended")
+            if trial.status != "running" or attempt != trial.attempt:
                 return Decision("stop", "stale")
             if trial.status == "running" and epoch <= trial.last_epoch:
                 earlier = next(r for r in trial.reports if r.epoch >= epoch)
@@ -265,6 +308,7 @@ class StudyClient:
                     reason,
                     f"attempt {attempt} was lost ({reason}) and the trial has used its "
                     f"{retries} retries (hpo.max_retries)",
+                    attempt,
                 )
                 return
             self._append(
@@ -278,11 +322,21 @@ class StudyClient:
             )
 
     def end(
-        self, trial_id: int, status: str, reason: str | None = None, error: str | None = None
+        self,
+        trial_id: int,
+        status: str,
+        reason: str | None = None,
+        error: str | None = None,
+        attempt: int | None = None,
     ) -> None:
-        """Record how a trial ended (no-op if it already has a terminal status)."""
+        """Record how a trial ended. No-op if it already has a terminal status, or, given
+        ``attempt``, unless that attempt is the trial's current running one (a stale
+        attempt, declared lost meanwhile, never ends the trial)."""
         with self.journal.locked():
-            if self.refresh().trials[trial_id].status in TERMINAL:
+            trial = self.refresh().trials[trial_id]
+            if trial.status in TERMINAL:
+                return
+            if attempt is not None and (trial.status != "running" or trial.attempt != attempt):
                 return
             record: dict[str, Any] = {
                 "op": "end",
@@ -290,6 +344,8 @@ class StudyClient:
                 "status": status,
                 "time": self._clock(),
             }
+            if attempt is not None:
+                record["attempt"] = attempt
             if reason:
                 record["reason"] = reason
             if error:
@@ -305,11 +361,8 @@ class Claim:
     trial: Trial
     attempt: int
     from_epoch: int
+    config: dict[str, Any]  # recomputed from the header and the id, never read back
 
     @property
     def trial_id(self) -> int:
         return self.trial.trial_id
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.trial.config

@@ -12,8 +12,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import select
+import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +85,7 @@ class WorkerArgs:
     env: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
     log_path: str | None = None
+    supervisor_pid: int | None = None  # the worker stops when this process is gone
 
 
 def _redirect_output(path: str) -> None:
@@ -148,7 +152,7 @@ def run_trial(
         reported = [(r.epoch, r.attempt) for r in trial.reports]
         resume = checkpoints.resume_point(args.study_dir, trial.trial_id, reported)
     except FileNotFoundError as err:
-        client.end(trial.trial_id, "failed", "no_checkpoint", str(err))
+        client.end(trial.trial_id, "failed", "no_checkpoint", str(err), claim.attempt)
         return
     try:
         with Heartbeat(args.study_dir, trial.trial_id, claim.attempt, lease / 3):
@@ -158,16 +162,16 @@ def run_trial(
         raise
     header = client.header
     current = client.refresh().trials[trial.trial_id]
-    if current.attempt != claim.attempt:
-        return  # this attempt was declared lost meanwhile; the new one records the end
+    if current.status != "running" or current.attempt != claim.attempt:
+        return  # this attempt was declared lost meanwhile; the trial's next attempt ends it
     if result.error is not None:
-        client.end(trial.trial_id, "failed", "error", result.error)
+        client.end(trial.trial_id, "failed", "error", result.error, claim.attempt)
         print(result.error, file=sys.stderr, flush=True)
     elif current.last_decision == "pause":
         client.pause(trial.trial_id, claim.attempt)
         return  # keep its checkpoints: it may be promoted
     else:
-        client.end(trial.trial_id, *trial_outcome(current, header["metric"]))
+        client.end(trial.trial_id, *trial_outcome(current, header["metric"]), claim.attempt)
     state = client.refresh()
     checkpoints.prune(args.study_dir, trial.trial_id, checkpoints.KEEP_FINISHED)
     write_hparams(result.output_dir, state.trials[trial.trial_id], list(header["space"]),
@@ -191,7 +195,7 @@ def _run_job(
     from omegaconf import open_dict
 
     trial = claim.trial
-    config = compose(trial.config)
+    config = compose(claim.config)
     with open_dict(config):
         config.hydra.job.id = f"trial_{trial.trial_id}"
         config.hydra.job.num = trial.trial_id
@@ -225,8 +229,50 @@ def _run_job(
     return _JobResult(output_dir, "the task failed without an exception")
 
 
+class SupervisorWatch:
+    """Stop this worker when its supervisor (the ``-m`` process) dies, however it dies
+    (SIGKILL included), so that no worker outlives its run and joins the next one.
+
+    A daemon thread waits on the supervisor's pidfd (immune to pid reuse; polling the
+    pid once a second where pidfds are missing) and then sends this process SIGINT,
+    which ends the running trial like Ctrl-C: recorded as interrupted, resumable. The
+    worker loop also asks :attr:`alive` before each claim. (Workers are children of the
+    fork server, which outlives the supervisor while they run, so the kernel's
+    parent-death signal would not fire.)
+    """
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self._dead = threading.Event()
+        if pid is None:
+            return
+        try:
+            fd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._dead.set()
+            return
+        except (AttributeError, OSError):  # no pidfds here: poll
+            fd = None
+        threading.Thread(target=self._watch, args=(fd,), daemon=True).start()
+
+    def _watch(self, fd: int | None) -> None:
+        if fd is not None:
+            select.select([fd], [], [])  # readable once the process has exited
+        else:
+            while checkpoints.pid_alive(self.pid or 0):
+                time.sleep(1.0)
+        self._dead.set()
+        print(f"worker: the supervisor (pid {self.pid}) is gone; stopping", flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    @property
+    def alive(self) -> bool:
+        return not self._dead.is_set()
+
+
 def worker_main(args: WorkerArgs) -> None:
     """Entry point of a worker process."""
+    watch = SupervisorWatch(args.supervisor_pid)
     if args.log_path:
         _redirect_output(args.log_path)
     os.environ.update(args.env)
@@ -251,7 +297,7 @@ def worker_main(args: WorkerArgs) -> None:
     client = StudyClient(args.study_dir)
     compose = TrialComposer(args.hydra_context.config_loader, args.master_config,
                             args.base_overrides)  # fmt: skip
-    while (claim := client.claim(args.worker)) is not None:
+    while watch.alive and (claim := client.claim(args.worker)) is not None:
         what = f"resumes after epoch {claim.from_epoch}" if claim.attempt else "starts"
         print(f"worker {args.worker}: trial {claim.trial.trial_id} attempt {claim.attempt} "
               f"{what}: {claim.trial.config}", flush=True)  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from lit_hpo import load_study
 from lit_hpo.cli import main
 from lit_hpo.journal import JournalCorruptError
 from lit_hpo.study import StudyClient
+from tests import records
 
 RECORDED = Path(__file__).parent / "data" / "asha_study" / "journal.jsonl"
 N_RECORDS = len(RECORDED.read_bytes().splitlines())
@@ -33,7 +35,7 @@ def test_a_torn_tail_at_any_offset_loads_and_the_next_append_repairs_it(study: P
         (study / "journal.jsonl").write_bytes(data[:cut])
         whole = data[:cut].count(b"\n")
         assert load_study(study).state.n_records == whole
-        StudyClient(study).journal.append([{"op": "session", "time": 1e10, "n_workers": 1}])
+        StudyClient(study).journal.append([records.session(time.time())])
         assert load_study(study).state.n_records == whole + 1
 
 
@@ -64,14 +66,14 @@ def test_a_journal_from_a_newer_format_fails_closed(study: Path) -> None:
     header = json.loads(lines[0])
     header["format"] = 2
     path.write_text(json.dumps(header) + "\n" + "".join(lines[1:]))
-    with pytest.raises(ValueError, match="format 2, this lit_hpo reads format 1"):
+    with pytest.raises(JournalCorruptError, match="format 2, this lit_hpo reads format 1"):
         load_study(study)
 
 
 def test_an_unknown_record_type_fails_closed_naming_it(study: Path) -> None:
     with open(study / "journal.jsonl", "a") as file:
         file.write('{"op": "teleport", "time": 1}\n')
-    with pytest.raises(ValueError, match=r"unknown journal record op 'teleport'.*upgrade"):
+    with pytest.raises(JournalCorruptError, match=r"unknown journal record op 'teleport'.*upgrade"):
         load_study(study)
 
 
@@ -81,9 +83,7 @@ def test_repair_refuses_while_the_study_runs(
     import os
 
     with open(study / "journal.jsonl", "a") as file:
-        file.write(
-            json.dumps({"op": "session", "time": 1e10, "n_workers": 1, "pid": os.getpid()}) + "\n"
-        )
+        file.write(json.dumps(records.session(time.time(), pid=os.getpid())) + "\n")
     assert main(["repair", str(study)]) == 2
     assert "still running" in capsys.readouterr().err
 

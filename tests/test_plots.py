@@ -18,43 +18,25 @@ from lit_hpo.plots import (
     timeline,
 )
 from lit_hpo.state import StudyState
+from tests import records
+from tests.records import state_of
 
 RECORDED = Path(__file__).parent / "data" / "asha_study"
 
 
 def _state(mode: str, events: list[tuple]) -> StudyState:
     """events: ("claim", trial, worker, t) | ("report", trial, epoch, value, t) | ("end", trial, status, t)."""
-    state = StudyState()
-    state.apply({"op": "study", "format": 1, "time": 100.0, "mode": mode,
-                 "space": {"lr": {"type": "loguniform", "low": 0.01, "high": 1.0}}})  # fmt: skip
-    state.apply({"op": "session", "time": 100.0, "n_workers": 2})
+    state = state_of(records.header(mode, 100.0), records.session(100.0, n_workers=2))
     for event in events:
         if event[0] == "claim":
             _, trial, worker, t = event
-            state.apply(
-                {
-                    "op": "claim",
-                    "trial": trial,
-                    "worker": worker,
-                    "config": {"lr": 0.1 * (trial + 1)},
-                    "time": t,
-                }
-            )
+            state.apply(records.claim(trial, worker, t, {"lr": 0.1 * (trial + 1)}))
         elif event[0] == "report":
             _, trial, epoch, value, t = event
-            state.apply(
-                {
-                    "op": "report",
-                    "trial": trial,
-                    "epoch": epoch,
-                    "value": value,
-                    "decision": "continue",
-                    "time": t,
-                }
-            )
+            state.apply(records.report(trial, epoch, value, t))
         else:
             _, trial, status, t = event
-            state.apply({"op": "end", "trial": trial, "status": status, "time": t})
+            state.apply(records.end(trial, status, t))
     return state
 
 

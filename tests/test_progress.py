@@ -10,30 +10,25 @@ from rich.console import Console
 from lit_hpo import load_study
 from lit_hpo.progress import LiveProgress, Progress, status_line, worker_lines
 from lit_hpo.state import StudyState
+from tests import records
+from tests.records import state_of
+
+SEEDS_SPACE = {
+    "model.learning_rate": {"type": "loguniform", "low": 0.01, "high": 1.0},
+    "data.batch_size": {"type": "randint", "low": 32, "high": 256},
+}
 
 RECORDED = Path(__file__).parent / "data" / "asha_study"
 
 
 def _running_state() -> StudyState:
-    state = StudyState()
-    state.apply({"op": "study", "format": 1, "time": 0.0, "mode": "min", "metric": "validation_error",
-                 "space": {"model.learning_rate": {}, "data.batch_size": {}}})  # fmt: skip
-    state.apply(
-        {"op": "session", "time": 0.0, "n_workers": 2, "budget": {"max_wallclock_time": 300}}
+    config = {"model.learning_rate": 0.1, "data.batch_size": 128}
+    return state_of(
+        records.header(space=SEEDS_SPACE),
+        records.session(n_workers=2, budget={"max_wallclock_time": 300}),
+        records.claim(0, worker=1, time=1.0, config=config),
+        records.report(0, 3, 0.25, time=30.0),
     )
-    state.apply({"op": "claim", "trial": 0, "worker": 1, "time": 1.0,
-                 "config": {"model.learning_rate": 0.1, "data.batch_size": 128}})  # fmt: skip
-    state.apply(
-        {
-            "op": "report",
-            "trial": 0,
-            "epoch": 3,
-            "value": 0.25,
-            "decision": "continue",
-            "time": 30.0,
-        }
-    )
-    return state
 
 
 def test_status_and_worker_lines() -> None:

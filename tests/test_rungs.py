@@ -6,6 +6,8 @@ import pytest
 
 from lit_hpo.schedulers import ASHA, FIFO, continues_at_rung, is_rung, rung_levels
 from lit_hpo.state import StudyState
+from tests import records
+from tests.records import state_of
 
 
 @pytest.mark.parametrize(
@@ -45,16 +47,14 @@ def test_continues_at_rung(value: float, others: list[float], eta: int, expected
 
 
 def _state(mode: str, reports: dict[int, list[float]]) -> StudyState:
-    state = StudyState()
-    state.apply({"op": "study", "format": 1, "mode": mode, "time": 0.0})
+    state = state_of(records.header(mode))
     trial_id = 0
     for epoch, values in reports.items():
         for value in values:
-            state.apply({"op": "claim", "trial": trial_id, "worker": 0, "config": {}, "time": 0})
-            state.apply({"op": "report", "trial": trial_id, "epoch": epoch, "value": value,
-                         "decision": "continue", "time": 0})  # fmt: skip
+            state.apply(records.claim(trial_id))
+            state.apply(records.report(trial_id, epoch, value))
             trial_id += 1
-    state.apply({"op": "claim", "trial": trial_id, "worker": 0, "config": {}, "time": 0})
+    state.apply(records.claim(trial_id))
     return state
 
 

@@ -11,21 +11,21 @@ from lit_hpo.schedulers import SCHEDULERS, make_scheduler
 from lit_hpo.schedulers.hyperband import Hyperband, bracket_of, bracket_weights
 from lit_hpo.schedulers.promotion import PromotionASHA, promotable_at_rung
 from lit_hpo.state import StudyState
+from tests import records
+from tests.records import state_of
 
 
 def _state(trials: list[tuple[list[float], str]], mode: str = "min") -> StudyState:
     """trials: (values reported at epochs 1.., final status) each."""
-    state = StudyState()
-    state.apply({"op": "study", "format": 1, "mode": mode, "time": 0.0})
+    state = state_of(records.header(mode))
     for trial_id, (values, status) in enumerate(trials):
-        state.apply({"op": "claim", "trial": trial_id, "worker": 0, "config": {}, "time": 0})
+        state.apply(records.claim(trial_id))
         for epoch, value in enumerate(values, start=1):
-            state.apply({"op": "report", "trial": trial_id, "epoch": epoch, "value": value,
-                         "decision": "continue", "time": 0})  # fmt: skip
+            state.apply(records.report(trial_id, epoch, value))
         if status == "paused":
-            state.apply({"op": "pause", "trial": trial_id, "attempt": 0, "time": 0})
+            state.apply(records.pause(trial_id))
         elif status != "running":
-            state.apply({"op": "end", "trial": trial_id, "status": status, "time": 0})
+            state.apply(records.end(trial_id, status))
     return state
 
 
@@ -128,24 +128,22 @@ class TestSchedulerContract:
 
     def test_replay_gives_the_same_decisions(self, scheduler) -> None:
         values = [[0.9 - 0.01 * t - 0.05 * e for e in range(8)] for t in range(12)]
-        records = []
+        written = []
         state = _state([])
         for t, curve in enumerate(values):
-            state.apply({"op": "claim", "trial": t, "worker": 0, "config": {}, "time": 0})
+            state.apply(records.claim(t))
             for e, v in enumerate(curve, start=1):
                 d = decide(scheduler, state, t, e, v, now=0.0)
                 record = {"op": "report", "trial": t, "epoch": e, "value": v,
                           "decision": d.action, "reason": d.reason, "time": 0}  # fmt: skip
-                records.append(record)
+                written.append(record)
                 state.apply(record)
                 if d.stop:
                     break
         again = _state([])
-        for record in records:
+        for record in written:
             if record["epoch"] == 1:
-                again.apply(
-                    {"op": "claim", "trial": record["trial"], "worker": 0, "config": {}, "time": 0}
-                )
+                again.apply(records.claim(record["trial"]))
             d = decide(scheduler, again, record["trial"], record["epoch"], record["value"], now=0.0)
             assert (d.action, d.reason) == (record["decision"], record["reason"])
             again.apply(record)

@@ -1,0 +1,358 @@
+"""The study directory is untrusted input: crafted journal lines, a full disk, stale
+attempts, planted symlinks. Every case runs real files (and, where it says so, real
+processes); bad input must end with a clear message and an untouched journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lit_hpo import load_study
+from lit_hpo.cli import main
+from lit_hpo.journal import Journal, JournalCorruptError, JournalWriteError
+from lit_hpo.repair import RepairRefusedError, repair
+from lit_hpo.spec import spec_from_config
+from lit_hpo.study import StudyClient
+from tests.conftest import ROOT, SMALL, running_trials, study_env, wait_for
+from tests.test_spec import SEEDS
+
+RECORDED = Path(__file__).parent / "data" / "asha_study"
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    target = tmp_path / "study"
+    shutil.copytree(RECORDED, target)
+    return target
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _trials(study: Path) -> int:
+    return len(load_study(study).state.trials)
+
+
+def _next_claim(study: Path, config: dict) -> dict:
+    return {"op": "claim", "trial": _trials(study), "worker": 0, "config": config,
+            "time": time.time() - 60}  # fmt: skip
+
+
+def _true_claim(study: Path) -> dict:
+    """The claim lit_hpo itself would write next (the config the seed gives the id)."""
+    return _next_claim(study, StudyClient(study).config_of(_trials(study)))
+
+
+def _lost(trial: int) -> dict:
+    return {"op": "lost", "trial": trial, "attempt": 0, "reason": "worker_died",
+            "time": time.time() - 30}  # fmt: skip
+
+
+GOOD = {"model.learning_rate": 0.1, "data.batch_size": 128}
+# (name, what to append given the recorded study's records, expected message)
+CRAFTED = [
+    ("code-via-extra-config-keys",
+     lambda s: [_next_claim(s, {**GOOD, "+model.evil._target_": "torch.load"})],
+     r"config has the keys"),
+    ("trial-dir-outside-the-study",
+     lambda s: [_next_claim(s, {**GOOD, "hydra.sweep.subdir": "../../x"})],
+     r"config has the keys"),
+    ("value-outside-its-domain",
+     lambda s: [_next_claim(s, {**GOOD, "data.batch_size": 10**6})],
+     r"data.batch_size=1000000, outside"),
+    ("duplicated-claim-line",
+     lambda s: [_records(s / "journal.jsonl")[2]],
+     r"claims trial 0, but the next trial id is"),
+    ("negative-trial-id",
+     lambda s: [{**_records(s / "journal.jsonl")[4], "trial": -1}],
+     r"names trial -1"),
+    ("boolean-trial-id",
+     lambda s: [{**_records(s / "journal.jsonl")[4], "trial": True}],
+     r"names trial True"),
+    ("report-for-a-trial-never-claimed",
+     lambda s: [{**_records(s / "journal.jsonl")[4], "trial": 999}],
+     r"names trial 999, but trials 0\.\.\d+ exist"),
+    ("negative-epoch-fake-best",
+     lambda s: [_true_claim(s), {"op": "report", "trial": _trials(s), "epoch": -1,
+                "value": 0.0001, "decision": "continue", "time": time.time()}],
+     r"'epoch' is -1"),
+    ("second-header",
+     lambda s: [_records(s / "journal.jsonl")[0]],
+     r"second one"),
+    ("far-future-time-spends-the-budget",
+     lambda s: [{"op": "session", "time": time.time() + 10**7, "n_workers": 1,
+                 "budget": {"max_wallclock_time": 300, "max_trials": None}}],
+     r"ahead of this host's clock"),
+    ("unknown-status",
+     lambda s: [_true_claim(s),
+                {"op": "end", "trial": _trials(s), "status": "hacked", "time": time.time()}],
+     r"status is 'hacked'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, crafted, message", CRAFTED, ids=[c[0] for c in CRAFTED])
+def test_a_crafted_line_fails_closed_everywhere_and_leaves_the_journal_untouched(
+    study: Path, name: str, crafted, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = study / "journal.jsonl"
+    with open(path, "a") as file:
+        for record in crafted(study):
+            file.write(json.dumps(record) + "\n")
+    before = path.read_bytes()
+    line = before.count(b"\n")
+    with pytest.raises(JournalCorruptError, match=rf"line {line} .*{message}.*lit-hpo repair"):
+        load_study(study)
+    assert main(["status", str(study)]) == 2  # the CLI says so too, without a traceback
+    assert f"line {line} " in capsys.readouterr().err
+    assert main(["verify", str(study)]) == 1
+    assert f"journal.jsonl:{line}:" in capsys.readouterr().out
+    assert path.read_bytes() == before
+    assert main(["repair", str(study)]) == 0  # the way out: quarantine that line alone
+    assert load_study(study).state.n_records == line - 1
+
+
+def test_a_forged_config_is_never_run_when_its_trial_is_resumed(study: Path) -> None:
+    """In-domain values that are not what the seed gives trial N: the worker that would
+    resume it recomputes the config and refuses."""
+    forged = _next_claim(study, {"model.learning_rate": 0.5, "data.batch_size": 64})
+    session = {"op": "session", "time": time.time() - 90, "n_workers": 1,
+               "budget": {"max_wallclock_time": None, "max_trials": 100}}  # fmt: skip
+    with open(study / "journal.jsonl", "a") as file:
+        for record in (session, forged, _lost(forged["trial"])):
+            file.write(json.dumps(record) + "\n")
+    client = StudyClient(study)
+    with pytest.raises(JournalCorruptError, match=r"not the configuration the study's seed"):
+        client.claim(0)
+    assert main(["verify", str(study)]) == 1
+
+
+PAYLOAD = """
+import pathlib
+class Boom:
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path({marker!r}),))
+"""
+
+
+@pytest.mark.slow
+def test_a_rerun_never_runs_code_from_a_journal_line(tmp_path: Path, fashion_root: Path) -> None:
+    """The reported attack, end to end: a claim whose config instantiates torch.load on a
+    planted pickle, then a `lost` record, then the owner's rerun (a real Hydra process)."""
+    study = tmp_path / "study"
+    overrides = ["hpo=asha", "model=mlp", "hpo.n_workers=1", "hpo.max_trials=1",
+                 "hpo.max_wallclock_time=null", "trainer.max_epochs=2", *SMALL]  # fmt: skip
+    command = [sys.executable, "train.py", "-m", *overrides, f"hydra.sweep.dir={study}"]
+    run = subprocess.run(command, cwd=ROOT, env=study_env(fashion_root), capture_output=True,
+                         text=True, timeout=240)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    marker = tmp_path / "owned"
+    namespace: dict = {}
+    exec(PAYLOAD.format(marker=str(marker)), namespace)
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(namespace["Boom"]()))
+    config = {**load_study(study).state.trials[0].config,
+              "+model.evil._target_": "torch.load",
+              "+model.evil._args_": [str(tmp_path / "evil.pkl")],
+              "+model.evil.weights_only": False}  # fmt: skip
+    with open(study / "journal.jsonl", "a") as file:
+        file.write(json.dumps(_next_claim(study, config)) + "\n" + json.dumps(_lost(1)) + "\n")
+    rerun = subprocess.run([*command[:-1], "hpo.max_trials=3", command[-1]], cwd=ROOT,
+                           env=study_env(fashion_root), capture_output=True, text=True,
+                           timeout=240)  # fmt: skip
+    assert rerun.returncode != 0
+    assert "cannot be replayed" in rerun.stderr + rerun.stdout
+    assert not marker.exists()
+
+
+def _tmpfs(path: Path, size: str) -> bool:
+    path.mkdir()
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True)  # fmt: skip
+    return done.returncode == 0
+
+
+def test_a_full_disk_loses_no_acknowledged_append(tmp_path: Path) -> None:
+    """1,000 appends at the edge of a full (real, 1 MiB tmpfs) filesystem: each one is
+    either on disk whole or refused with a clear error; nothing acknowledged is lost."""
+    disk = tmp_path / "disk"
+    if not _tmpfs(disk, "1m"):
+        pytest.skip("needs root and mount to make a small tmpfs")
+    try:
+        journal = Journal(disk / "journal.jsonl")
+        filler = disk / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:  # fill the disk completely
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        os.ftruncate(fd, max(0, os.fstat(fd).st_size - 64 * 1024))  # 64 KiB free
+        os.close(fd)
+        acknowledged, refused = [], 0
+        for index in range(1000):
+            record = {"op": "report", "i": index, "pad": "x" * (50 + (index * 37) % 900)}
+            try:
+                journal.append([record])
+            except JournalWriteError as error:
+                refused += 1
+                assert "the disk is full" in str(error) and "journal is unchanged" in str(error)
+                if refused % 10 == 0:  # free a little now and then: stay at the edge
+                    size = filler.stat().st_size
+                    os.truncate(filler, max(0, size - 8192))
+                continue
+            acknowledged.append(index)
+        records, _ = journal.read(0)
+        assert [r["i"] for r in records] == acknowledged  # 0 lost, no fragments
+        assert refused > 100 and len(acknowledged) > 100  # it really was at the edge
+        assert (disk / "journal.jsonl").read_bytes().endswith(b"\n")
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_stale_attempt_never_ends_pauses_or_reports(tmp_path: Path) -> None:
+    client = StudyClient(tmp_path)
+    client.open(spec_from_config(SEEDS), n_workers=1)
+    claim = client.claim(0)
+    assert claim is not None
+    client.report(claim.trial_id, 1, 0.5, 0)
+    client.lose(claim.trial_id, 0, "lease_expired")  # pending; not resumed yet
+    before = (tmp_path / "journal.jsonl").read_bytes()
+    client.end(claim.trial_id, "completed", attempt=0)
+    client.pause(claim.trial_id, 0)
+    assert client.report(claim.trial_id, 2, 0.4, 0).reason == "stale"
+    assert not client.heartbeat(claim.trial_id, 0)
+    assert (tmp_path / "journal.jsonl").read_bytes() == before
+    assert client.refresh().trials[claim.trial_id].status == "pending"
+
+
+def test_repair_refuses_a_symlinked_journal_and_never_moves_the_header(
+    study: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "rcfile"
+    outside.write_text("# a file outside the study\n")
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "journal.jsonl").symlink_to(outside)
+    with pytest.raises(RepairRefusedError, match="symbolic link"):
+        repair(planted / "journal.jsonl")
+    assert outside.read_text() == "# a file outside the study\n"
+    # A newer format's header stays where it is: "upgrade lit_hpo".
+    path = study / "journal.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    path.write_text(json.dumps({**header, "format": 2}) + "\n" + "".join(lines[1:]))
+    before = path.read_bytes()
+    with pytest.raises(RepairRefusedError, match="upgrade lit_hpo"):
+        repair(path)
+    assert path.read_bytes() == before
+
+
+def test_repair_strips_a_bom_keeps_the_mode_and_survives_deep_nesting(study: Path) -> None:
+    path = study / "journal.jsonl"
+    os.chmod(path, 0o600)
+    data = path.read_bytes()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(b"\xef\xbb\xbf" + data + deep + b"\n")
+    assert main(["verify", str(study)]) == 1
+    assert main(["unlock", str(study)]) == 0
+    backup, quarantine, moved = repair(path)
+    assert moved == 2  # the BOM and the deep line
+    assert path.read_bytes() == data
+    assert {os.stat(p).st_mode & 0o777 for p in (path, backup, quarantine)} == {0o600}
+    assert load_study(study).state.n_records == data.count(b"\n")
+
+
+def _start_run(study: Path, fashion_root: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
+         "hpo.max_wallclock_time=600", "trainer.max_epochs=3", "trainer.limit_train_batches=300",
+         "trainer.limit_val_batches=5", *extra, f"hydra.sweep.dir={study}"],
+        cwd=ROOT, env=study_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _worker_pids(study: Path) -> set[int]:
+    logs = "".join(p.read_text() for p in (study / "workers").glob("*.log"))
+    return {int(pid) for pid in re.findall(r"worker \d+: pid (\d+)", logs)}
+
+
+def _alive(pids: set[int]) -> set[int]:
+    from lit_hpo.checkpoints import pid_alive
+
+    return {pid for pid in pids if pid_alive(pid) and not _zombie(pid)}
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+def _two_running(study: Path) -> bool:
+    return sum(bool(t.reports) for t in running_trials(study)) == 2
+
+
+@pytest.mark.slow
+def test_a_second_run_on_a_live_study_is_refused(tmp_path: Path, fashion_root: Path) -> None:
+    first = _start_run(tmp_path, fashion_root)
+    try:
+        wait_for(lambda: len(running_trials(tmp_path)) == 2)
+        before = (tmp_path / "journal.jsonl").read_bytes()
+        second = _start_run(tmp_path, fashion_root)
+        out, _ = second.communicate(timeout=120)
+        assert second.returncode != 0
+        assert f"already being run (pid {first.pid} on host" in out, out
+        assert (tmp_path / "journal.jsonl").read_bytes().startswith(before)
+        assert all(t.status == "running" for t in running_trials(tmp_path))
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killing_the_run_alone_leaves_no_worker_behind(
+    tmp_path: Path, fashion_root: Path, sig: signal.Signals
+) -> None:
+    run = _start_run(tmp_path, fashion_root)
+    wait_for(lambda: _two_running(tmp_path))
+    workers = _worker_pids(tmp_path)
+    assert len(workers) == 2
+    killed = time.monotonic()
+    os.kill(run.pid, sig)  # the -m process only, not its group
+    out, _ = run.communicate(timeout=120)
+    wait_for(lambda: not _alive(workers), timeout=10)
+    print(f"{sig.name}: workers gone {time.monotonic() - killed:.2f} s after the signal")
+    state = load_study(tmp_path).state
+    if sig == signal.SIGTERM:  # like Ctrl-C: a message, the table, resumable trials
+        assert run.returncode == 143, out
+        assert "terminated (SIGTERM)" in out and "tuning status" in out
+        assert {(t.status, t.reason) for t in state.trials} == {("pending", "interrupted")}
+    else:  # the workers record their trials as interrupted themselves
+        wait_for(lambda: not load_study(tmp_path).state.running(), timeout=10)
+    rerun = subprocess.run(
+        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
+         "hpo.max_trials=2", "hpo.max_wallclock_time=600", "trainer.max_epochs=3",
+         "trainer.limit_train_batches=300", "trainer.limit_val_batches=5",
+         f"hydra.sweep.dir={tmp_path}"],
+        cwd=ROOT, env=study_env(fashion_root), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "left trials" not in rerun.stdout  # nothing was still running
+    trials = load_study(tmp_path).state.trials
+    assert [t.attempt for t in trials] == [1, 1]
+    assert all(t.status in ("completed", "stopped") for t in trials)
