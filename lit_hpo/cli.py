@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from collections.abc import Sequence
@@ -55,18 +56,20 @@ def _best(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     study = load_study(args.directory)
-    out = Path(args.out) if args.out else study.directory
-    out.mkdir(parents=True, exist_ok=True)
+    from lit_hpo.safefiles import real_directory, write_bytes
+
+    out = real_directory(Path(args.out) if args.out else study.directory)
     for name, frame in (("results", study.results), ("trials", study.trials)):
         path = out / f"{name}.{args.format}"
+        buffer = io.BytesIO()
         if args.format == "csv":
-            frame.to_csv(path, index=False)
+            frame.to_csv(buffer, index=False)
         else:
             try:
-                frame.to_parquet(path, index=False)
+                frame.to_parquet(buffer, index=False)
             except ImportError as err:
                 raise ImportError("parquet export needs pyarrow: pip install pyarrow") from err
-        print(path)
+        print(write_bytes(path, buffer.getvalue()))  # never through a planted link
     return 0
 
 

@@ -13,12 +13,34 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 
 def format_override(key: str, value: Any) -> str:
-    """``key=value`` in Hydra's override grammar (JSON literals parse as the same value)."""
-    return f"{key}={json.dumps(value)}"
+    """``key=value`` in Hydra's override grammar, parsing back to exactly ``value``:
+    non-ASCII text, spaces, quotes and backslashes included (``json.dumps`` would write
+    ``\\u00fc`` escapes and doubled backslashes, which Hydra's grammar keeps literally)."""
+    return f"{key}={format_value(value)}"
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(format_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{format_value(item)}" for key, item in value.items()) + "}"
+    return json.dumps(value)  # numbers, booleans (true/false) and None (null)
+
+
+def quote(text: str) -> str:
+    """A single-quoted Hydra string. In quoted values Hydra treats a backslash as an
+    escape only before a quote: ``2n`` backslashes and a quote give ``n`` backslashes
+    and end the string, ``2n+1`` give ``n`` and a literal quote; others stay as they are.
+    So runs of backslashes before a quote or the end are doubled, quotes escaped."""
+    doubled = re.sub(r"(\\+)(?='|$)", lambda run: run.group(1) * 2, text)
+    return "'" + doubled.replace("'", "\\'") + "'"
 
 
 class TrialComposer:

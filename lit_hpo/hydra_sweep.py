@@ -28,9 +28,11 @@ from lit_hpo.compose import format_override
 from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
 from lit_hpo.launcher import Supervisor, Terminated
 from lit_hpo.overrides import domain_from_override
+from lit_hpo.policy import misconfigured
 from lit_hpo.progress import make_progress
 from lit_hpo.results import load_study, utilization
 from lit_hpo.runlock import StudyBusyError, run_lock
+from lit_hpo.safefiles import open_to_others, write_bytes
 from lit_hpo.searcher import suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
@@ -146,7 +148,12 @@ def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, b
         interrupted = client.open(spec, n_workers)
     except ValueError as err:
         raise StudyConfigError(str(err)) from err
-    OmegaConf.save(config, study_dir / "multirun.yaml")
+    write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
+    for path in (study_dir, study_dir / "journal.jsonl"):
+        if open_to_others(path):
+            print(f"lit_hpo: warning: {path} is writable by every user; anyone on this "
+                  f"machine can then tamper with the study (chmod o-w {path})",
+                  file=sys.stderr, flush=True)  # fmt: skip
     devices = f"GPUs {', '.join(gpus)}" if gpus else f"CPU, {threads} threads each"
     print(
         f"lit_hpo: study {study_dir}\n"
@@ -193,4 +200,10 @@ def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, b
 
         figures = save_figures(study)
         print(f"figures: {', '.join(str(p) for p in figures)}", flush=True)
+    bad = misconfigured(study.state)
+    if bad is not None:
+        last = (bad.error or "").strip().splitlines()[-1:] or [""]
+        print(f"lit_hpo: the study stopped after trial {bad.trial_id}, which could not "
+              f"report: {last[0]}", file=sys.stderr, flush=True)  # fmt: skip
+        raise SystemExit(1)
     return study

@@ -7,12 +7,14 @@ writes all of them as PNGs into the study directory (``lit-hpo plot DIR``).
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lit_hpo.safefiles import real_directory, write_bytes
 from lit_hpo.space import domain_from_json, short_names
 from lit_hpo.state import StudyState
 
@@ -223,11 +225,11 @@ FIGURES = {
 
 def save_figures(study: Study, directory: str | Path | None = None) -> list[Path]:
     """Render every figure into ``directory`` (default: the study directory)."""
-    target = Path(directory) if directory is not None else study.directory
-    target.mkdir(parents=True, exist_ok=True)
+    target = real_directory(Path(directory) if directory is not None else study.directory)
     written = []
     for name, render in FIGURES.items():
         path = target / name
-        render(study).savefig(path, dpi=110)
-        written.append(path)
+        buffer = io.BytesIO()
+        render(study).savefig(buffer, dpi=110, format="png")
+        written.append(write_bytes(path, buffer.getvalue()))  # never through a planted link
     return written

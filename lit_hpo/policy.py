@@ -8,7 +8,9 @@ from __future__ import annotations
 import math
 
 from lit_hpo.schedulers import Decision, Scheduler
-from lit_hpo.state import StudyState
+from lit_hpo.state import StudyState, Trial
+
+METRIC_NOT_LOGGED = "metric_not_logged"  # the reason of a trial whose metric never came
 
 
 def time_exhausted(state: StudyState, now: float) -> bool:
@@ -16,9 +18,22 @@ def time_exhausted(state: StudyState, now: float) -> bool:
     return limit is not None and state.active_seconds(now) >= limit
 
 
+def misconfigured(state: StudyState) -> Trial | None:
+    """The trial showing that the study cannot work as configured: one failed because
+    the study's metric was never logged, before any trial ever reported. Every worker
+    then stops starting trials (rather than fail trial after trial for the whole budget);
+    the ``-m`` run exits non-zero with that trial's message."""
+    if any(trial.reports for trial in state.trials):
+        return None
+    return next((t for t in state.trials if t.reason == METRIC_NOT_LOGGED), None)
+
+
 def may_start_trial(state: StudyState, now: float, resuming: bool = False) -> bool:
     """Whether a free worker may take work: a new trial (within ``max_trials``), or with
-    ``resuming`` a pending one (resuming does not start a trial, so only time counts)."""
+    ``resuming`` a pending one (resuming does not start a trial, so only time counts);
+    never in a :func:`misconfigured` study."""
+    if misconfigured(state) is not None:
+        return False
     limit = state.budget.get("max_trials")
     if not resuming and limit is not None and len(state.trials) >= limit:
         return False

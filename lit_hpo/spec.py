@@ -15,7 +15,7 @@ from lit_hpo.locks import KINDS
 from lit_hpo.overrides import parse_domain
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
 from lit_hpo.space import Domain, space_to_json
-from lit_hpo.state import FORMAT_VERSION
+from lit_hpo.state import FORMAT_VERSION, RESERVED_PREFIXES
 
 KNOWN_KEYS = (
     "scheduler",
@@ -190,6 +190,13 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
             f"default), but got {n_workers!r}."
         )
     space = {key: parse_domain(key, expr) for key, expr in (hpo.get("space") or {}).items()}
+    reserved = [key for key in space if key.startswith(RESERVED_PREFIXES)]
+    if reserved:
+        raise ValueError(
+            f"`hpo.space` searches {', '.join(reserved)}: hpo.* and hydra.* keys are the "
+            "study's own settings and cannot be search dimensions; set them to one value "
+            "(e.g. hpo.seed=1) or search a key of your model, data or trainer config."
+        )
     if not space:
         raise ValueError("`hpo.space` is empty: give at least one hyperparameter range.")
     points = [dict(point) for point in hpo.get("points_to_evaluate") or []]

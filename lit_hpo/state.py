@@ -161,6 +161,10 @@ class StudyState:
             self.sign = -1.0 if record.get("mode") == "max" else 1.0
             return
         if op == "session":
+            if self.sessions:  # attempts the last run left open ended with it, not later
+                for trial in self.running():
+                    if trial.segments and trial.segments[-1].end is None:
+                        trial.segments[-1].end = self.sessions[-1][1]
             self.sessions.append([record["time"], record["time"], record.get("n_workers", 1)])
             self.budget = record.get("budget") or {}
             self.session_settings = record
@@ -202,16 +206,19 @@ class StudyState:
             trial = self.trials[record["trial"]]
             trial.status, trial.reason = "pending", record.get("reason")
             trial.losses += 1
-            trial.segments[-1].end, trial.segments[-1].outcome = record["time"], "lost"
+            segment = trial.segments[-1]
+            segment.end = record["time"] if segment.end is None else segment.end
+            segment.outcome = "lost"
         elif op == "end":
             trial = self.trials[record["trial"]]
             trial.status = record["status"]
             trial.ended = record["time"]
             trial.reason = record.get("reason")
             trial.error = record.get("error")
-            if trial.segments and trial.segments[-1].end is None:
-                trial.segments[-1].end = record["time"]
-                trial.segments[-1].outcome = record["status"]
+            if trial.segments and trial.segments[-1].outcome is None:
+                segment = trial.segments[-1]
+                segment.end = record["time"] if segment.end is None else segment.end
+                segment.outcome = record["status"]
 
     # Checks: one per op, run before the record changes anything.
 

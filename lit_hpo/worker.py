@@ -26,7 +26,9 @@ from typing import Any
 from lit_hpo import checkpoints
 from lit_hpo.compose import TrialComposer
 from lit_hpo.context import TrialContext, trial_context
+from lit_hpo.policy import METRIC_NOT_LOGGED
 from lit_hpo.progress import config_text
+from lit_hpo.safefiles import open_append, real_directory
 from lit_hpo.state import Trial
 from lit_hpo.study import Claim, StudyClient
 from lit_hpo.tensorboard import write_hparams
@@ -89,8 +91,8 @@ class WorkerArgs:
 
 
 def _redirect_output(path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    real_directory(Path(path).parent)
+    fd = open_append(path)
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(fd, 1)
@@ -165,7 +167,8 @@ def run_trial(
     if current.status != "running" or current.attempt != claim.attempt:
         return  # this attempt was declared lost meanwhile; the trial's next attempt ends it
     if result.error is not None:
-        client.end(trial.trial_id, "failed", "error", result.error, claim.attempt)
+        reason = METRIC_NOT_LOGGED if result.kind == "MetricNotLoggedError" else "error"
+        client.end(trial.trial_id, "failed", reason, result.error, claim.attempt)
         print(result.error, file=sys.stderr, flush=True)
     elif current.last_decision == "pause":
         client.pause(trial.trial_id, claim.attempt)
@@ -182,6 +185,7 @@ def run_trial(
 class _JobResult:
     output_dir: Path  # the trial's directory
     error: str | None  # the task's traceback when it raised
+    kind: str | None = None  # the exception's class name
 
 
 def _run_job(
@@ -225,7 +229,8 @@ def _run_job(
     try:
         result.return_value  # noqa: B018 - the property re-raises the task's exception
     except Exception as error:
-        return _JobResult(output_dir, "".join(traceback.format_exception(error)))
+        text = "".join(traceback.format_exception(error))
+        return _JobResult(output_dir, text, type(error).__name__)
     return _JobResult(output_dir, "the task failed without an exception")
 
 

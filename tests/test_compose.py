@@ -51,3 +51,17 @@ def test_a_key_that_selects_a_config_group_keeps_full_composition(loader: Config
     assert compose({"model": "mlp"}).model._target_ == "models.DropoutMLP"
     assert compose.fast is False
     assert compose({"model": "lenet"}).model._target_ == "models.LeNet"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/studies/my study ünï 日本", "a\\b", "ends\\", "it's", "\\'", "x\\\\'y", "", 'q"q', "é,è",
+     1e-05, 3, 0.1, True, None, [1, "é", "a b"]],
+)  # fmt: skip
+def test_overrides_keep_their_values_through_hydras_grammar(value: object) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from lit_hpo.compose import format_override
+
+    parsed = OverridesParser.create().parse_override(format_override("model.name", value))
+    assert parsed.value() == value and type(parsed.value()) is type(value)

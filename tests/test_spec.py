@@ -54,6 +54,8 @@ def test_the_seeds_settings_are_valid() -> None:
         pytest.param({"points_to_evaluate": [{"model.lr": 0.1}]}, "not in hpo.space", id="point-key"),
         pytest.param({"gace_period": 2}, "Did you mean hpo.grace_period", id="typo"),
         pytest.param({"seed": -1}, "`hpo.seed` must be a non-negative integer", id="seed"),
+        pytest.param({"space": {"hpo.seed": "choice(1, 2)"}, "points_to_evaluate": []}, "hpo.seed: hpo.. and hydra.. keys", id="hpo-key"),
+        pytest.param({"space": {"hydra.sweep.subdir": "choice(a, b)"}, "points_to_evaluate": []}, "cannot be search dimensions", id="hydra-key"),
     ],
 )  # fmt: skip
 def test_bad_settings_fail_with_the_value_and_the_fix(change: dict[str, Any], message: str) -> None:

@@ -356,3 +356,75 @@ def test_killing_the_run_alone_leaves_no_worker_behind(
     trials = load_study(tmp_path).state.trials
     assert [t.attempt for t in trials] == [1, 1]
     assert all(t.status in ("completed", "stopped") for t in trials)
+
+
+def test_worker_time_counts_only_time_inside_runs() -> None:
+    from lit_hpo.results import busy_seconds, utilization
+    from tests import records
+
+    state = records.state_of(
+        records.header(), records.session(0.0, n_workers=1), records.claim(0, time=1.0),
+        records.report(0, 1, 0.5, time=5.0),  # then the whole run is killed
+        records.session(1000.0, n_workers=1),  # the rerun, 1000 s later
+        {"op": "lost", "trial": 0, "attempt": 0, "reason": "interrupted", "time": 1000.0},
+    )  # fmt: skip
+    assert busy_seconds(state.trials[0], now=1000.0) == 4.0
+    assert utilization(state, now=1000.0) <= 1.0
+
+
+@pytest.mark.slow
+def test_a_metric_that_is_never_logged_ends_the_study_at_once(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
+         "hpo.metric=validation_eror", "hpo.max_wallclock_time=300", "trainer.max_epochs=2",
+         *SMALL, f"hydra.sweep.dir={tmp_path}"],
+        cwd=ROOT, env=study_env(fashion_root), capture_output=True, text=True, timeout=280,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "'validation_eror' was not logged" in run.stderr
+    assert "validation_error" in run.stderr  # the names that were logged
+    trials = load_study(tmp_path).state.trials
+    assert 1 <= len(trials) <= 2 and {t.reason for t in trials} == {"metric_not_logged"}
+    assert time.monotonic() - started < 120  # not the whole 300 s budget
+
+
+def test_planted_symlinks_are_never_written_through(study: Path, tmp_path: Path) -> None:
+    from lit_hpo.plots import save_figures
+    from lit_hpo.safefiles import UnsafePathError, open_append
+
+    outside = tmp_path / "owners_file"
+    outside.write_text("precious\n")
+    for name in ("incumbent.png", "results.csv", "trials.csv"):
+        (study / name).symlink_to(outside)
+    save_figures(load_study(study))
+    assert main(["export", str(study)]) == 0
+    assert outside.read_text() == "precious\n"
+    assert not (study / "incumbent.png").is_symlink() and (study / "results.csv").is_file()
+    (study / "workers").mkdir()
+    (study / "workers" / "worker_0.log").symlink_to(outside)
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        open_append(study / "workers" / "worker_0.log")
+
+
+@pytest.mark.slow
+def test_a_unicode_study_path_and_a_planted_multirun_yaml(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    study = tmp_path / "my study ünï 日本"
+    study.mkdir()
+    outside = tmp_path / "owners_file"
+    outside.write_text("precious\n")
+    (study / "multirun.yaml").symlink_to(outside)
+    run = subprocess.run(
+        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=1",
+         "hpo.max_trials=1", "hpo.max_wallclock_time=null", "trainer.max_epochs=2", *SMALL,
+         f"hydra.sweep.dir={study}"],
+        cwd=ROOT, env=study_env(fashion_root), capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert outside.read_text() == "precious\n"
+    assert (study / "trial_0" / ".hydra" / "config.yaml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my study ünï 日本", "owners_file"]

@@ -1,0 +1,69 @@
+"""Writing into a shared study directory without following planted links.
+
+Someone else who can write to the study directory could put a symbolic link where
+lit_hpo is about to write (``multirun.yaml``, a figure, a worker log, an export) and so
+make it overwrite one of the owner's files elsewhere. Every file lit_hpo writes there is
+therefore created exclusively under a temporary name (``O_EXCL | O_NOFOLLOW``) and
+renamed into place (a rename replaces a link, never its target), or, for logs that are
+appended to, opened with ``O_NOFOLLOW``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+
+class UnsafePathError(OSError):
+    """A path lit_hpo writes to in the study directory is a symbolic link."""
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
+    """Replace ``path`` with ``data`` atomically, never writing through a link."""
+    path = Path(path)
+    staged = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_append(path: str | os.PathLike[str], mode: int = 0o644) -> int:
+    """A descriptor appending to ``path`` (created if missing), refused if it is a link."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, mode)
+    except OSError as err:
+        if Path(path).is_symlink():
+            raise UnsafePathError(
+                f"{path} is a symbolic link; lit_hpo does not write through links in the "
+                "study directory. Remove it and rerun."
+            ) from err
+        raise
+
+
+def real_directory(path: str | os.PathLike[str]) -> Path:
+    """``path`` created if missing; refused if it (the last component) is a link."""
+    path = Path(path)
+    if path.is_symlink():
+        raise UnsafePathError(
+            f"{path} is a symbolic link; lit_hpo writes only into real directories inside "
+            "the study directory. Remove it and rerun."
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def open_to_others(path: str | os.PathLike[str]) -> bool:
+    """Whether everyone may write to ``path`` (world-writable)."""
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IWOTH)
+    except OSError:
+        return False
