@@ -7,7 +7,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from lit_hpo import checkpoints, context
+from lit_hpo import checkpoints, context, safefiles
 from lit_hpo.study import StudyClient
 
 
@@ -96,8 +96,9 @@ class HPOCallback(Callback):
         trial = self._trial
         final = checkpoints.checkpoint_path(trial.study_dir, trial.trial_id, epoch, trial.attempt)
         staged = checkpoints.staging_path(final)
-        if trainer.is_global_zero:
-            final.parent.mkdir(parents=True, exist_ok=True)
+        if trainer.is_global_zero:  # real directories of this user: nobody plants links
+            safefiles.real_directory(final.parent.parent, owned=True)
+            safefiles.real_directory(final.parent, owned=True)
         trainer.strategy.barrier("lit_hpo_checkpoint_dir")
         self._saving = True
         try:

@@ -26,6 +26,7 @@ from hydra.errors import CompactHydraException
 
 from lit_hpo.compose import format_override
 from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
+from lit_hpo.journal import JournalWriteError
 from lit_hpo.launcher import Supervisor, Terminated
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
@@ -36,7 +37,7 @@ from lit_hpo.safefiles import open_to_others, write_bytes
 from lit_hpo.searcher import suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
-from lit_hpo.worker import TaskRef, WorkerArgs
+from lit_hpo.worker import EXIT_UNWRITABLE, TaskRef, WorkerArgs
 
 
 class StudyConfigError(CompactHydraException, ValueError):
@@ -190,20 +191,35 @@ def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, b
         what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
         print(f"lit_hpo: {what}; rerun the same command to continue the study", flush=True)
         raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
+    except JournalWriteError as error:
+        print(f"lit_hpo: the study stopped: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_UNWRITABLE) from None
     finally:
-        study = load_study(study_dir)
-        print(study.status_table(), flush=True)
-        print(f"worker utilization {utilization(study.state, time.time()):.3f} "
-              "(busy trial time / (workers x wall time))", flush=True)  # fmt: skip
-        print(study.best_line(), flush=True)
-        from lit_hpo.plots import save_figures
-
-        figures = save_figures(study)
-        print(f"figures: {', '.join(str(p) for p in figures)}", flush=True)
+        study = summarize(study_dir)
     bad = misconfigured(study.state)
     if bad is not None:
         last = (bad.error or "").strip().splitlines()[-1:] or [""]
         print(f"lit_hpo: the study stopped after trial {bad.trial_id}, which could not "
               f"report: {last[0]}", file=sys.stderr, flush=True)  # fmt: skip
         raise SystemExit(1)
+    return study
+
+
+def summarize(study_dir: Path) -> Any:
+    """Print the status table, utilization and best line, and write the figures. A
+    failure here (a full disk for the figures, say) is reported, and never masks how the
+    run itself ended."""
+    study = load_study(study_dir)
+    print(study.status_table(), flush=True)
+    print(f"worker utilization {utilization(study.state, time.time()):.3f} "
+          "(busy trial time / (workers x wall time))", flush=True)  # fmt: skip
+    print(study.best_line(), flush=True)
+    from lit_hpo.plots import save_figures
+
+    try:
+        figures = save_figures(study)
+    except OSError as error:
+        print(f"lit_hpo: could not write the figures: {error}", file=sys.stderr, flush=True)
+    else:
+        print(f"figures: {', '.join(str(p) for p in figures)}", flush=True)
     return study

@@ -34,6 +34,9 @@ class JournalWriteError(OSError):
     """An append could not be written completely (a full disk, a quota, an I/O error);
     the journal was cut back to where it was, so nothing half-written remains."""
 
+    def __str__(self) -> str:
+        return str(self.strerror or super().__str__())
+
 
 class JournalCorruptError(RuntimeError):
     """A complete line of the journal is not a JSON object."""

@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
+from lit_hpo.journal import JournalWriteError
 from lit_hpo.policy import may_start_trial
 from lit_hpo.progress import LiveProgress, Progress
 from lit_hpo.study import StudyClient
-from lit_hpo.worker import WorkerArgs, worker_main
+from lit_hpo.worker import EXIT_UNWRITABLE, WorkerArgs, worker_main
 
 SHUTDOWN_GRACE = 30.0  # seconds workers get to record an interrupted trial after Ctrl-C
 
@@ -105,6 +106,8 @@ class Supervisor:
                     if process.exitcode is None:
                         continue
                     del processes[worker]
+                    if process.exitcode == EXIT_UNWRITABLE:
+                        raise JournalWriteError(None, _last_line(self.make_args(worker).log_path))
                     self._bury(process)
                     if process.exitcode == 0:
                         continue
@@ -148,4 +151,16 @@ class Supervisor:
             if process.exitcode is None:
                 process.kill()
                 process.join()
-            self._bury(process, "interrupted")
+            with contextlib.suppress(JournalWriteError):  # a full disk: the rerun resumes it
+                self._bury(process, "interrupted")
+
+
+def _last_line(path: str | None) -> str:
+    """The last line a worker wrote to its log (its reason for stopping)."""
+    try:
+        with open(path or "", "rb") as file:
+            file.seek(max(0, os.fstat(file.fileno()).st_size - 4096))
+            lines = file.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return "a worker could not write to the journal"
+    return lines[-1] if lines else "a worker could not write to the journal"

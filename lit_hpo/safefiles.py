@@ -49,8 +49,9 @@ def open_append(path: str | os.PathLike[str], mode: int = 0o644) -> int:
         raise
 
 
-def real_directory(path: str | os.PathLike[str]) -> Path:
-    """``path`` created if missing; refused if it (the last component) is a link."""
+def real_directory(path: str | os.PathLike[str], owned: bool = False) -> Path:
+    """``path`` created if missing; refused if it (the last component) is a link or, with
+    ``owned``, a directory of another user (who could then plant files in it)."""
     path = Path(path)
     if path.is_symlink():
         raise UnsafePathError(
@@ -58,6 +59,11 @@ def real_directory(path: str | os.PathLike[str]) -> Path:
             "the study directory. Remove it and rerun."
         )
     path.mkdir(parents=True, exist_ok=True)
+    if owned and os.stat(path).st_uid != os.getuid():
+        raise UnsafePathError(
+            f"{path} belongs to another user (uid {os.stat(path).st_uid}), who could replace "
+            "the files lit_hpo writes there; remove it (or ask its owner to) and rerun."
+        )
     return path
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from lit_hpo import checkpoints
 from lit_hpo.compose import TrialComposer
 from lit_hpo.context import TrialContext, trial_context
+from lit_hpo.journal import JournalWriteError
 from lit_hpo.policy import METRIC_NOT_LOGGED
 from lit_hpo.progress import config_text
 from lit_hpo.safefiles import open_append, real_directory
@@ -33,6 +34,7 @@ from lit_hpo.state import Trial
 from lit_hpo.study import Claim, StudyClient
 from lit_hpo.tensorboard import write_hparams
 
+EXIT_UNWRITABLE = 74  # EX_IOERR: the journal cannot be written (a full disk, a quota)
 NO_REPORT = (
     "the trial finished without reporting {metric!r}: add lit_hpo.HPOCallback() to the "
     "Trainer's callbacks (train.py does) so that every validation epoch is reported"
@@ -122,8 +124,11 @@ class Heartbeat:
     def _run(self, study_dir: str, trial_id: int, attempt: int, interval: float) -> None:
         client = StudyClient(study_dir)  # its own handle: a journal object is not shared
         while not self._stop.wait(interval):
-            if not client.heartbeat(trial_id, attempt):
-                return
+            try:
+                if not client.heartbeat(trial_id, attempt):
+                    return
+            except JournalWriteError:
+                return  # the trial's own next report meets the same error and stops the worker
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -208,6 +213,8 @@ def _run_job(
         # A new trial gets a new directory: mkdir fails rather than mix two trials' files.
         trial_dir.parent.mkdir(parents=True, exist_ok=True)
         trial_dir.mkdir(mode=0o755)
+    else:  # resumed: its directory must still be this user's own, not a planted link
+        real_directory(trial_dir, owned=True)
     context = TrialContext(
         args.study_dir,
         trial.trial_id,
@@ -228,6 +235,8 @@ def _run_job(
         return _JobResult(output_dir, None)
     try:
         result.return_value  # noqa: B018 - the property re-raises the task's exception
+    except JournalWriteError:
+        raise  # not the trial's fault: the study cannot record anything (see worker_main)
     except Exception as error:
         text = "".join(traceback.format_exception(error))
         return _JobResult(output_dir, text, type(error).__name__)
@@ -302,8 +311,13 @@ def worker_main(args: WorkerArgs) -> None:
     client = StudyClient(args.study_dir)
     compose = TrialComposer(args.hydra_context.config_loader, args.master_config,
                             args.base_overrides)  # fmt: skip
-    while watch.alive and (claim := client.claim(args.worker)) is not None:
-        what = f"resumes after epoch {claim.from_epoch}" if claim.attempt else "starts"
-        print(f"worker {args.worker}: trial {claim.trial.trial_id} attempt {claim.attempt} "
-              f"{what}: {claim.trial.config}", flush=True)  # fmt: skip
-        run_trial(args, client, task, claim, compose)
+    try:
+        while watch.alive and (claim := client.claim(args.worker)) is not None:
+            what = f"resumes after epoch {claim.from_epoch}" if claim.attempt else "starts"
+            print(f"worker {args.worker}: trial {claim.trial.trial_id} attempt {claim.attempt} "
+                  f"{what}: {claim.config}", flush=True)  # fmt: skip
+            run_trial(args, client, task, claim, compose)
+    except JournalWriteError as error:
+        # Its trial stays running in the journal: the rerun resumes it from its checkpoint.
+        print(f"worker {args.worker}: {error}", flush=True)
+        sys.exit(EXIT_UNWRITABLE)

@@ -421,10 +421,77 @@ def test_a_unicode_study_path_and_a_planted_multirun_yaml(
     run = subprocess.run(
         [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=1",
          "hpo.max_trials=1", "hpo.max_wallclock_time=null", "trainer.max_epochs=2", *SMALL,
-         f"hydra.sweep.dir={study}"],
+         f"hydra.sweep.dir='{study}'"],  # quoted, as on a shell: it has spaces
         cwd=ROOT, env=study_env(fashion_root), capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     assert outside.read_text() == "precious\n"
     assert (study / "trial_0" / ".hydra" / "config.yaml").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my study ünï 日本", "owners_file"]
+
+
+@pytest.mark.slow
+def test_a_study_that_fills_its_disk_stops_with_the_reason_and_resumes_losslessly(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    disk = tmp_path / "disk"
+    if not _tmpfs(disk, "64m"):
+        pytest.skip("needs root and mount to make a small tmpfs")
+    study = disk / "study"
+    overrides = ["hpo=asha", "model=mlp", "hpo.n_workers=2", "hpo.max_trials=4",
+                 "hpo.max_wallclock_time=null", "trainer.max_epochs=3",
+                 "trainer.limit_train_batches=100", "trainer.limit_val_batches=5",
+                 f"hydra.sweep.dir={study}"]  # fmt: skip
+    command = [sys.executable, "train.py", "-m", *overrides]
+    try:
+        run = subprocess.Popen(command, cwd=ROOT, env=study_env(fashion_root),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # fmt: skip
+        wait_for(lambda: any(t.reports for t in running_trials(study)))
+        filler = disk / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:  # the disk is now full
+            while os.write(fd, b"\0" * (1 << 20)):
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        before = len(Journal(study / "journal.jsonl").read(0)[0])
+        out, _ = run.communicate(timeout=240)
+        assert run.returncode == 74, out
+        assert "the study stopped" in out and "the disk is full" in out, out
+        assert len(Journal(study / "journal.jsonl").read(0)[0]) >= before  # every line whole
+        filler.unlink()  # space is freed: the rerun continues the study
+        rerun = subprocess.run(command, cwd=ROOT, env=study_env(fashion_root),
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        study_state = load_study(study)
+        assert len(study_state.state.trials) == 4
+        assert {t.status for t in study_state.state.trials} <= {"completed", "stopped"}
+        for _, epochs in study_state.results.groupby("trial_id").epoch:
+            assert list(epochs) == list(range(1, len(epochs) + 1))  # nothing lost or repeated
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_planted_checkpoint_directory_link_fails_the_trial_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    from lit_hpo.context import TrialContext, trial_context
+    from lit_hpo.safefiles import UnsafePathError
+    from tests.test_callback import ScriptedModel, _trainer
+
+    client = StudyClient(tmp_path / "study")
+    client.open(spec_from_config(SEEDS), n_workers=1)
+    claim = client.claim(0)
+    assert claim is not None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "study" / "checkpoints").mkdir()
+    (tmp_path / "study" / "checkpoints" / "trial_0").symlink_to(elsewhere)
+    with (
+        trial_context(TrialContext(str(tmp_path / "study"), claim.trial_id)),
+        pytest.raises(UnsafePathError, match="symbolic link"),
+    ):
+        _trainer(tmp_path).fit(ScriptedModel([0.4] * 10))
+    assert list(elsewhere.iterdir()) == []
