@@ -62,7 +62,9 @@ class HPOCallback(Callback):
         self._trial = context.current_trial()
         if self._trial is None or not trainer.is_global_zero:
             return
-        self._client = StudyClient(self._trial.study_dir)
+        shared = context.current_client()  # the worker's own, when it runs in this process
+        same = shared is not None and str(shared.directory) == str(self._trial.study_dir)
+        self._client = shared if same else StudyClient(self._trial.study_dir)
         metric = self._client.header["metric"]
         if self.monitor is not None and self.monitor != metric:
             raise ValueError(

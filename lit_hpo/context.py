@@ -10,13 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 STUDY_DIR = "LIT_HPO_STUDY_DIR"
 TRIAL_ID = "LIT_HPO_TRIAL_ID"
 TRIAL_NAME = "LIT_HPO_TRIAL_NAME"
 ATTEMPT = "LIT_HPO_ATTEMPT"
 RESUME_FROM = "LIT_HPO_RESUME_FROM"
+# The worker's StudyClient, handed to HPOCallback in the same process (one client, one
+# replayed state per worker process). DDP ranks in other processes open their own.
+_CLIENT: ContextVar[Any] = ContextVar("lit_hpo_client", default=None)
 
 
 @dataclass(frozen=True)
@@ -52,17 +57,24 @@ def current_trial(environ: MutableMapping[str, str] = os.environ) -> TrialContex
     )
 
 
+def current_client() -> Any:
+    """The running worker's ``StudyClient`` in this process, or ``None``."""
+    return _CLIENT.get()
+
+
 @contextmanager
 def trial_context(
-    context: TrialContext, environ: MutableMapping[str, str] = os.environ
+    context: TrialContext, environ: MutableMapping[str, str] = os.environ, client: Any = None
 ) -> Iterator[None]:
-    """Set the trial context for the duration of the block."""
+    """Set the trial context (and, given, the worker's client) for the block."""
     environ[STUDY_DIR], environ[TRIAL_ID] = context.study_dir, str(context.trial_id)
     environ[TRIAL_NAME] = context.name
     environ[ATTEMPT] = str(context.attempt)
     environ[RESUME_FROM] = context.resume_from or ""
+    token = _CLIENT.set(client)
     try:
         yield
     finally:
+        _CLIENT.reset(token)
         for key in (STUDY_DIR, TRIAL_ID, TRIAL_NAME, ATTEMPT, RESUME_FROM):
             environ.pop(key, None)

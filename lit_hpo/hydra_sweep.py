@@ -105,6 +105,13 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
+    launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
+    if launcher and not launcher.endswith("BasicLauncher"):
+        raise StudyConfigError(
+            f"hydra/launcher selects {launcher}, but lit_hpo runs its own long-lived workers "
+            "on this machine and would ignore it. Drop the hydra/launcher override (cluster "
+            "launchers are not supported yet)."
+        )
     if "hpo" not in config or config.hpo is None:
         raise StudyConfigError(
             "the lit_hpo sweeper needs an `hpo` config node; select one with hpo=asha or hpo=random"

@@ -12,17 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from lit_hpo.results import best_report
-from lit_hpo.space import short_names
+from lit_hpo.space import config_text
 from lit_hpo.state import StudyState, Trial
-
-
-def config_text(config: dict[str, object], separator: str = ", ") -> str:
-    """``learning_rate=0.1301, batch_size=149``: short names, 4 significant digits."""
-    names = short_names(list(config))
-    return separator.join(
-        f"{names[key]}={value:.4g}" if isinstance(value, float) else f"{names[key]}={value}"
-        for key, value in config.items()
-    )
 
 
 def end_text(trial: Trial, metric: str) -> str:

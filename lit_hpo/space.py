@@ -175,3 +175,12 @@ def short_names(keys: list[str]) -> dict[str, str]:
     return {
         key: (tail if last.count(tail) == 1 else key) for key, tail in zip(keys, last, strict=True)
     }
+
+
+def config_text(config: dict[str, object], separator: str = ", ") -> str:
+    """``learning_rate=0.1301, batch_size=149``: short names, 4 significant digits."""
+    names = short_names(list(config))
+    return separator.join(
+        f"{names[key]}={value:.4g}" if isinstance(value, float) else f"{names[key]}={value}"
+        for key, value in config.items()
+    )

@@ -14,27 +14,10 @@ from typing import Any
 from lit_hpo.locks import KINDS
 from lit_hpo.overrides import parse_domain
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
+from lit_hpo.settings import DEFAULTS, KNOWN_KEYS
 from lit_hpo.space import Domain, space_to_json
 from lit_hpo.state import FORMAT_VERSION, RESERVED_PREFIXES
 
-KNOWN_KEYS = (
-    "scheduler",
-    "metric",
-    "mode",
-    "max_epochs",
-    "grace_period",
-    "reduction_factor",
-    "n_workers",
-    "max_wallclock_time",
-    "max_trials",
-    "seed",
-    "space",
-    "points_to_evaluate",
-    "max_retries",
-    "lease_seconds",
-    "brackets",
-    "lock",
-)
 # Header fields that define a study; a rerun into the same directory must match them.
 IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed", "lock")
 
@@ -77,15 +60,15 @@ class Budget:
 class StudySpec:
     space: dict[str, Domain]
     scheduler: Scheduler
-    metric: str = "validation_error"
-    mode: str = "min"
-    seed: int = 0
+    metric: str = DEFAULTS.metric
+    mode: str = DEFAULTS.mode
+    seed: int = DEFAULTS.seed
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
     budget: Budget = field(default_factory=lambda: Budget(max_trials=10))
     n_workers: int | None = None
-    max_retries: int = 2  # lost attempts a trial may resume from; one more and it fails
-    lease_seconds: float = 60.0  # a running attempt silent this long is lost
-    lock: str = "flock"  # or "strict_soft" on shared filesystems (see lit_hpo.journal)
+    max_retries: int = DEFAULTS.max_retries  # lost attempts it may resume from; then fails
+    lease_seconds: float = DEFAULTS.lease_seconds  # a running attempt silent this long is lost
+    lock: str = DEFAULTS.lock  # or "strict_soft" on shared filesystems (see lit_hpo.journal)
 
     def session(self, now: float, n_workers: int, pid: int) -> dict[str, Any]:
         """The ``session`` record: this run's operational settings."""
@@ -159,29 +142,29 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
     """
     for key in hpo:
         _known(key)
-    mode = hpo.get("mode", "min")
+    mode = hpo.get("mode", DEFAULTS.mode)
     if mode not in ("min", "max"):
         raise ValueError(f"`hpo.mode` must be 'min' or 'max', but got {mode!r}.")
-    metric = hpo.get("metric", "validation_error")
+    metric = hpo.get("metric", DEFAULTS.metric)
     if not isinstance(metric, str) or not metric:
         raise ValueError(f"`hpo.metric` must be a metric name, but got {metric!r}.")
-    name = hpo.get("scheduler", "asha")
+    name = hpo.get("scheduler", DEFAULTS.scheduler)
     if name not in SCHEDULERS:
         raise ValueError(
             f"unknown scheduler hpo.scheduler={name!r}; use one of {', '.join(SCHEDULERS)}."
         )
-    seed = hpo.get("seed", 0)
+    seed = hpo.get("seed", DEFAULTS.seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`hpo.seed` must be a non-negative integer, but got {seed!r}.")
     settings: dict[str, Any] = {"name": name, "max_epochs": hpo.get("max_epochs")}
     if name != "fifo":
-        settings["grace_period"] = hpo.get("grace_period", 1)
-        settings["reduction_factor"] = hpo.get("reduction_factor", 2)
+        settings["grace_period"] = hpo.get("grace_period", DEFAULTS.grace_period)
+        settings["reduction_factor"] = hpo.get("reduction_factor", DEFAULTS.reduction_factor)
     if name == "hyperband":
-        settings["brackets"] = hpo.get("brackets")
+        settings["brackets"] = hpo.get("brackets", DEFAULTS.brackets)
         settings["seed"] = seed
     scheduler = make_scheduler(settings)
-    n_workers = hpo.get("n_workers")
+    n_workers = hpo.get("n_workers", DEFAULTS.n_workers)
     if n_workers is not None and (
         isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
     ):
@@ -212,22 +195,26 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
                     f"`hpo.points_to_evaluate[{index}]` sets {key}={value!r}, outside its "
                     f"domain {space[key].to_json()}."
                 )
-    budget = Budget(hpo.get("max_wallclock_time"), hpo.get("max_trials"))
-    max_retries = hpo.get("max_retries", 2)
+    budget = Budget(
+        hpo.get("max_wallclock_time", DEFAULTS.max_wallclock_time),
+        hpo.get("max_trials", DEFAULTS.max_trials),
+    )
+    max_retries = hpo.get("max_retries", DEFAULTS.max_retries)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"`hpo.max_retries` must be an integer >= 0, but got {max_retries!r}.")
-    lease = hpo.get("lease_seconds", 60.0)
+    lease = hpo.get("lease_seconds", DEFAULTS.lease_seconds)
     if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease >= 5:
         raise ValueError(
             f"`hpo.lease_seconds` must be a number of seconds >= 5, but got {lease!r}."
         )
-    lock = hpo.get("lock", "flock")
+    lock = hpo.get("lock", DEFAULTS.lock)
     if lock not in KINDS:
         raise ValueError(
             f"`hpo.lock` must be one of {', '.join(KINDS)}, but got {lock!r}; strict_soft is "
             "for study directories on NFS (see docs/journal.md)."
         )
     return StudySpec(
-        space, scheduler, metric, mode, seed, points, budget, n_workers, max_retries,
-        float(lease), lock,
+        space=space, scheduler=scheduler, metric=metric, mode=mode, seed=seed,
+        points_to_evaluate=points, budget=budget, n_workers=n_workers,
+        max_retries=max_retries, lease_seconds=float(lease), lock=lock,
     )  # fmt: skip

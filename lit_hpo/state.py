@@ -17,6 +17,7 @@ died), ``end`` (how a trial ended).
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,7 @@ class Trial:
     losses: int = 0  # attempts lost to a dead worker, an expired lease or an interrupt
     last_seen: float = 0.0  # time of the current attempt's last record
     segments: list[Segment] = field(default_factory=list)
+    bracket: int | None = None  # Hyperband's bracket, drawn when the trial was claimed
 
     @property
     def last_epoch(self) -> int:
@@ -122,8 +124,16 @@ class StudyState:
 
     header: Record | None = None
     trials: list[Trial] = field(default_factory=list)
-    _rung_values: dict[int, list[float]] = field(default_factory=dict)
-    _unsorted: set[int] = field(default_factory=set)
+    # Sorted finite values per rung: key ``epoch`` over all trials, and ``(bracket,
+    # epoch)`` over the trials of one Hyperband bracket.
+    _rung_values: dict[int | tuple[int, int], list[float]] = field(default_factory=dict)
+    _unsorted: set[int | tuple[int, int]] = field(default_factory=set)
+    unbracketed: int = 0  # claims without a bracket (journals from before brackets were)
+    # Trial ids per status, and per rung a heap of (value, id) of trials paused there
+    # (entries of trials that left it are dropped when they reach the top): the locked
+    # steps find running, pending and promotable trials without scanning every trial.
+    _ids: dict[str, set[int]] = field(default_factory=lambda: {s: set() for s in STATUSES})
+    _paused: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
     _bulk: bool = False  # replaying a large batch: defer sorting the rungs
     # One [start, last record time, n_workers] per session (one `-m` run).
     sessions: list[list[float]] = field(default_factory=list)
@@ -185,10 +195,15 @@ class StudyState:
             )
             trial.last_seen = record["time"]
             trial.segments.append(Segment(0, record["worker"], record["time"]))
+            trial.bracket = record.get("bracket")
+            if trial.bracket is None:
+                self.unbracketed += 1
             self.trials.append(trial)
+            self._ids["running"].add(trial.trial_id)
         elif op == "resume":
             trial = self.trials[record["trial"]]
-            trial.status, trial.reason = "running", None
+            self._move(trial, "running")
+            trial.reason = None
             trial.attempt, trial.worker, trial.pid = (
                 record["attempt"],
                 record["worker"],
@@ -200,18 +215,23 @@ class StudyState:
             self.trials[record["trial"]].last_seen = record["time"]
         elif op == "pause":
             trial = self.trials[record["trial"]]
-            trial.status, trial.reason = "paused", record.get("reason")
+            self._move(trial, "paused")
+            trial.reason = record.get("reason")
             trial.segments[-1].end, trial.segments[-1].outcome = record["time"], "paused"
+            if trial.reports and trial.reports[-1].value is not None:
+                heap = self._paused.setdefault(trial.last_epoch, [])
+                heapq.heappush(heap, (self.sign * trial.reports[-1].value, trial.trial_id))
         elif op == "lost":
             trial = self.trials[record["trial"]]
-            trial.status, trial.reason = "pending", record.get("reason")
+            self._move(trial, "pending")
+            trial.reason = record.get("reason")
             trial.losses += 1
             segment = trial.segments[-1]
             segment.end = record["time"] if segment.end is None else segment.end
             segment.outcome = "lost"
         elif op == "end":
             trial = self.trials[record["trial"]]
-            trial.status = record["status"]
+            self._move(trial, record["status"])
             trial.ended = record["time"]
             trial.reason = record.get("reason")
             trial.error = record.get("error")
@@ -303,6 +323,8 @@ class StudyState:
             )
         _int(record, "worker")
         _time(record, self.not_after)
+        if "bracket" in record:
+            _int(record, "bracket")
         config = record.get("config")
         if not isinstance(config, dict) or set(config) != set(self._domains):
             keys = list(config) if isinstance(config, dict) else config
@@ -358,21 +380,28 @@ class StudyState:
             )
         )
         if value is not None and math.isfinite(value):
-            values = self._rung_values.get(epoch)
-            if values is None:
-                values = self._rung_values[epoch] = []
-            if self._bulk or epoch in self._unsorted:
-                values.append(self.sign * value)  # sorted once, when first asked for
-                self._unsorted.add(epoch)
-            else:
-                bisect.insort(values, self.sign * value)
+            self._add(epoch, self.sign * value)
+            if trial.bracket is not None:
+                self._add((trial.bracket, epoch), self.sign * value)
 
-    def rung(self, epoch: int) -> list[float]:
-        """Every finite value reported after ``epoch`` epochs, sorted (smaller is better)."""
-        values = self._rung_values.get(epoch, [])
-        if epoch in self._unsorted:
+    def _add(self, key: int | tuple[int, int], value: float) -> None:
+        values = self._rung_values.get(key)
+        if values is None:
+            values = self._rung_values[key] = []
+        if self._bulk or key in self._unsorted:
+            values.append(value)  # sorted once, when first asked for
+            self._unsorted.add(key)
+        else:
+            bisect.insort(values, value)
+
+    def rung(self, epoch: int, bracket: int | None = None) -> list[float]:
+        """Every finite value reported after ``epoch`` epochs (by the trials of Hyperband
+        bracket ``bracket``, if given), sorted so that smaller is better."""
+        key: int | tuple[int, int] = epoch if bracket is None else (bracket, epoch)
+        values = self._rung_values.get(key, [])
+        if key in self._unsorted:
             values.sort()
-            self._unsorted.discard(epoch)
+            self._unsorted.discard(key)
         return values
 
     def apply_all(self, records: list[Record]) -> None:
@@ -389,22 +418,40 @@ class StudyState:
         finally:
             self._bulk = False
             # Sort now, in the (cold) replay, rather than in the first decisions after it.
-            for epoch in list(self._unsorted):
-                self.rung(epoch)
+            for key in list(self._unsorted):
+                self._rung_values[key].sort()
+            self._unsorted.clear()
+
+    def _move(self, trial: Trial, status: str) -> None:
+        self._ids[trial.status].discard(trial.trial_id)
+        self._ids[status].add(trial.trial_id)
+        trial.status = status
+
+    def with_status(self, status: str) -> list[Trial]:
+        """The trials that have this status, oldest first (O(their number))."""
+        return [self.trials[i] for i in sorted(self._ids[status])]
 
     def running(self) -> list[Trial]:
-        return [trial for trial in self.trials if trial.status == "running"]
+        return self.with_status("running")
 
     def counts(self) -> dict[str, int]:
         """Trials per status, every status present (zero when none)."""
-        counts = dict.fromkeys(STATUSES, 0)
-        for trial in self.trials:
-            counts[trial.status] += 1
-        return counts
+        return {status: len(self._ids[status]) for status in STATUSES}
 
     def pending(self) -> list[Trial]:
         """Trials waiting to be resumed, oldest first."""
-        return [trial for trial in self.trials if trial.status == "pending"]
+        return self.with_status("pending")
+
+    def best_paused(self, epoch: int) -> tuple[float, int] | None:
+        """``(value, trial id)`` of the best trial paused at rung ``epoch`` (value signed
+        so that smaller is better; ties to the lower id), or ``None``."""
+        heap = self._paused.get(epoch, [])
+        while heap:
+            trial = self.trials[heap[0][1]]
+            if trial.status == "paused" and trial.last_epoch == epoch:
+                return heap[0]
+            heapq.heappop(heap)  # it was promoted (or ended) since
+        return None
 
     def active_seconds(self, now: float) -> float:
         """Wall-clock time spent in sessions: past sessions up to their last record, the

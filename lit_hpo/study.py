@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from lit_hpo.journal import Journal, JournalCorruptError, Record
 from lit_hpo.policy import decide, may_start_trial
 from lit_hpo.schedulers import CONTINUE, Decision, Scheduler, make_scheduler
 from lit_hpo.searcher import suggest
+from lit_hpo.settings import DEFAULTS
 from lit_hpo.space import space_from_json
 from lit_hpo.spec import StudySpec, check_compatible
 from lit_hpo.state import CLOCK_SKEW, TERMINAL, InvalidRecordError, StudyState, Trial
@@ -64,6 +67,9 @@ class StudyClient:
         self.journal = Journal(path, lock=lock or header_lock(path))
         self.state = StudyState()
         self._offset = 0
+        # One client serves a worker process's threads (the trial loop, its heartbeat,
+        # HPOCallback): the guard makes each step atomic among them.
+        self._guard = threading.RLock()
         self._scheduler: Scheduler | None = None
         self._clock = clock
 
@@ -75,6 +81,10 @@ class StudyClient:
                 replayed (every field is checked: see :meth:`StudyState.check`), with its
                 line, byte offset and the way out; the state stops before it.
         """
+        with self._guard:
+            return self._refresh()
+
+    def _refresh(self) -> StudyState:
         records, end = self.journal.read(self._offset)
         self.state.not_after = self._clock() + CLOCK_SKEW
         try:
@@ -109,6 +119,17 @@ class StudyClient:
             self._scheduler = make_scheduler(self.header["scheduler"])
         return self._scheduler
 
+    @contextmanager
+    def _locked(self) -> Iterator[StudyState]:
+        """Hold the journal lock with the state up to date, for one step. The bulk of
+        what is new is read before the lock is taken; under it, only what other
+        processes appended meanwhile: a lock hold costs what is new, not the study's
+        size (a cold client's first step replays the journal outside the lock)."""
+        with self._guard:
+            self._refresh()
+            with self.journal.locked():
+                yield self._refresh()
+
     def _append(self, record: Record) -> None:
         """Append under the lock (every caller holds it, and has refreshed); a record
         that could not be replayed is refused before it reaches the file."""
@@ -132,8 +153,7 @@ class StudyClient:
             ValueError: when the journal was written for different settings.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        with self.journal.locked():
-            self.refresh()
+        with self._locked():
             now = self._clock()
             if self.state.header is None:
                 self._append(spec.header(now))
@@ -158,8 +178,7 @@ class StudyClient:
         """Take work for ``worker``: a pending trial to resume (oldest first), else a
         paused trial the scheduler promotes, else a new trial; ``None`` when the budget
         is spent."""
-        with self.journal.locked():
-            state = self.refresh()
+        with self._locked() as state:
             now = self._clock()
             self._expire_leases(now)
             pending = state.pending()
@@ -195,6 +214,7 @@ class StudyClient:
                     "pid": os.getpid(),
                     "config": config,
                     "time": now,
+                    **self.scheduler.claim_fields(trial_id),
                 }
             )
             return Claim(self.state.trials[trial_id], 0, 0, config)
@@ -233,8 +253,7 @@ class StudyClient:
         (a resumed attempt that had to fall back to an older checkpoint repeats epochs;
         the first report of an epoch stands, and its decision is returned).
         """
-        with self.journal.locked():
-            state = self.refresh()
+        with self._locked() as state:
             trial = state.trials[trial_id]
             if trial.status in TERMINAL:
                 return Decision("stop", "ended")
@@ -268,8 +287,8 @@ class StudyClient:
 
     def heartbeat(self, trial_id: int, attempt: int) -> bool:
         """Renew the lease of a running attempt; ``False`` if it is no longer current."""
-        with self.journal.locked():
-            trial = self.refresh().trials[trial_id]
+        with self._locked() as state:
+            trial = state.trials[trial_id]
             if trial.status != "running" or trial.attempt != attempt:
                 return False
             self._append(
@@ -279,8 +298,8 @@ class StudyClient:
 
     def pause(self, trial_id: int, attempt: int) -> None:
         """The attempt ended because the scheduler paused the trial at a rung."""
-        with self.journal.locked():
-            trial = self.refresh().trials[trial_id]
+        with self._locked() as state:
+            trial = state.trials[trial_id]
             if trial.status != "running" or trial.attempt != attempt:
                 return
             self._append(
@@ -296,11 +315,11 @@ class StudyClient:
     def lose(self, trial_id: int, attempt: int, reason: str) -> None:
         """The attempt's worker is gone: the trial waits to be resumed, or fails once it
         has been lost more than ``max_retries`` times. No-op for a stale attempt."""
-        with self.journal.locked():
-            trial = self.refresh().trials[trial_id]
+        with self._locked() as state:
+            trial = state.trials[trial_id]
             if trial.status != "running" or trial.attempt != attempt:
                 return
-            retries = int(self.state.session_settings.get("max_retries", 0))
+            retries = int(self.state.session_settings.get("max_retries", DEFAULTS.max_retries))
             if trial.losses >= retries:
                 self.end(
                     trial_id,
@@ -332,8 +351,8 @@ class StudyClient:
         """Record how a trial ended. No-op if it already has a terminal status, or, given
         ``attempt``, unless that attempt is the trial's current running one (a stale
         attempt, declared lost meanwhile, never ends the trial)."""
-        with self.journal.locked():
-            trial = self.refresh().trials[trial_id]
+        with self._locked() as state:
+            trial = state.trials[trial_id]
             if trial.status in TERMINAL:
                 return
             if attempt is not None and (trial.status != "running" or trial.attempt != attempt):

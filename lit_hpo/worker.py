@@ -28,8 +28,9 @@ from lit_hpo.compose import TrialComposer
 from lit_hpo.context import TrialContext, trial_context
 from lit_hpo.journal import JournalWriteError
 from lit_hpo.policy import METRIC_NOT_LOGGED
-from lit_hpo.progress import config_text
 from lit_hpo.safefiles import open_append, real_directory
+from lit_hpo.settings import DEFAULTS
+from lit_hpo.space import config_text
 from lit_hpo.state import Trial
 from lit_hpo.study import Claim, StudyClient
 from lit_hpo.tensorboard import write_hparams
@@ -113,16 +114,16 @@ def trial_outcome(trial: Trial, metric: str) -> tuple[str, str | None, str | Non
 
 
 class Heartbeat:
-    """Renews the running attempt's lease from a background thread, every third of it."""
+    """Renews the running attempt's lease from a background thread, every third of it,
+    through the worker's own client (its steps are atomic among the process's threads)."""
 
-    def __init__(self, study_dir: str, trial_id: int, attempt: int, interval: float) -> None:
+    def __init__(self, client: StudyClient, trial_id: int, attempt: int, interval: float) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(study_dir, trial_id, attempt, interval), daemon=True
+            target=self._run, args=(client, trial_id, attempt, interval), daemon=True
         )
 
-    def _run(self, study_dir: str, trial_id: int, attempt: int, interval: float) -> None:
-        client = StudyClient(study_dir)  # its own handle: a journal object is not shared
+    def _run(self, client: StudyClient, trial_id: int, attempt: int, interval: float) -> None:
         while not self._stop.wait(interval):
             try:
                 if not client.heartbeat(trial_id, attempt):
@@ -154,7 +155,7 @@ def run_trial(
             so that a rerun resumes it.
     """
     trial = claim.trial
-    lease = float(client.state.session_settings.get("lease_seconds", 60.0))
+    lease = float(client.state.session_settings.get("lease_seconds", DEFAULTS.lease_seconds))
     try:
         reported = [(r.epoch, r.attempt) for r in trial.reports]
         resume = checkpoints.resume_point(args.study_dir, trial.trial_id, reported)
@@ -162,8 +163,8 @@ def run_trial(
         client.end(trial.trial_id, "failed", "no_checkpoint", str(err), claim.attempt)
         return
     try:
-        with Heartbeat(args.study_dir, trial.trial_id, claim.attempt, lease / 3):
-            result = _run_job(args, task, claim, compose, resume[1] if resume else None)
+        with Heartbeat(client, trial.trial_id, claim.attempt, lease / 3):
+            result = _run_job(args, client, task, claim, compose, resume[1] if resume else None)
     except BaseException:
         client.lose(trial.trial_id, claim.attempt, "interrupted")
         raise
@@ -195,6 +196,7 @@ class _JobResult:
 
 def _run_job(
     args: WorkerArgs,
+    client: StudyClient,
     task: Callable[..., Any],
     claim: Claim,
     compose: TrialComposer,
@@ -222,7 +224,7 @@ def _run_job(
         claim.attempt,
         str(resume_from) if resume_from else None,
     )
-    with trial_context(context):
+    with trial_context(context, client=client):
         result = run_job(
             hydra_context=args.hydra_context,
             task_function=task,

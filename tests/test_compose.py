@@ -65,3 +65,18 @@ def test_overrides_keep_their_values_through_hydras_grammar(value: object) -> No
 
     parsed = OverridesParser.create().parse_override(format_override("model.name", value))
     assert parsed.value() == value and type(parsed.value()) is type(value)
+
+
+def test_a_renamed_hydra_internal_falls_back_to_full_composition_with_one_warning(
+    loader: ConfigLoaderImpl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def renamed() -> None:  # what importing the private names does on a Hydra that lacks them
+        raise ImportError("cannot import name 'get_overrides_dirname'")
+
+    monkeypatch.setattr("lit_hpo.compose.hydra_internals", renamed)
+    compose = _composer(loader, "trainer.max_epochs=3")
+    with pytest.warns(RuntimeWarning, match="composed in full instead"):
+        first = compose({"model.learning_rate": 0.25, "data.batch_size": 64})
+    assert compose.fast is False
+    second = compose({"model.learning_rate": 0.5, "data.batch_size": 32})  # no second warning
+    assert first.model.learning_rate == 0.25 and second.data.batch_size == 32

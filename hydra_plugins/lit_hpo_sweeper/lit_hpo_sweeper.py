@@ -15,6 +15,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
 
+from lit_hpo.settings import base_node
+
 
 @dataclass
 class LitHpoSweeperConf:
@@ -23,6 +25,11 @@ class LitHpoSweeperConf:
 
 ConfigStore.instance().store(
     group="hydra/sweeper", name="lit_hpo", node=LitHpoSweeperConf, provider="lit_hpo"
+)
+# Every hpo.* default, from their one source (lit_hpo/settings.py); an `hpo` config
+# starts from it with `defaults: [lit_hpo_base, ...]` and sets only what differs.
+ConfigStore.instance().store(
+    group="hpo", name="lit_hpo_base", node=base_node(), package="hpo", provider="lit_hpo"
 )
 
 

@@ -63,5 +63,8 @@ class ASHA:
             "max_epochs": self.max_epochs,
         }
 
+    def claim_fields(self, trial_id: int) -> dict[str, int]:
+        return {}
+
     def promotable(self, state: StudyState) -> int | None:
         return None  # never pauses

@@ -40,3 +40,7 @@ class Scheduler(Protocol):
     def promotable(self, state: StudyState) -> int | None:
         """A paused trial a free worker should resume now, or ``None``."""
         ...
+
+    def claim_fields(self, trial_id: int) -> dict[str, int]:
+        """Fields the scheduler draws once per trial, written in its claim record."""
+        ...

@@ -24,5 +24,8 @@ class FIFO:
     def settings(self) -> dict[str, object]:
         return {"name": "fifo", "max_epochs": self.max_epochs}
 
+    def claim_fields(self, trial_id: int) -> dict[str, int]:
+        return {}
+
     def promotable(self, state: StudyState) -> int | None:
         return None  # never pauses

@@ -18,7 +18,7 @@ import numpy as np
 
 from lit_hpo.schedulers.asha import ASHA
 from lit_hpo.schedulers.base import CONTINUE, Decision
-from lit_hpo.schedulers.rungs import continues_at_rung, rung_levels
+from lit_hpo.schedulers.rungs import continues_at_rung, is_rung, rung_levels
 from lit_hpo.state import StudyState
 
 
@@ -76,10 +76,27 @@ class Hyperband:
         grace = self.grace_period * self.reduction_factor**k
         return k, ASHA(min(grace, self.max_epochs), self.reduction_factor, self.max_epochs)
 
+    def claim_fields(self, trial_id: int) -> dict[str, int]:
+        """The bracket, drawn once when the trial is claimed and kept in its claim record,
+        so that the state indexes each bracket's rungs and a decision costs O(log n)."""
+        return {"bracket": self.bracket_asha(trial_id)[0]}
+
     def decide(self, state: StudyState, trial_id: int, epoch: int, value: float) -> Decision:
-        bracket, asha = self.bracket_asha(trial_id)
-        if epoch not in rung_levels(asha.grace_period, asha.reduction_factor, asha.max_epochs):
+        recorded = state.trials[trial_id].bracket
+        bracket, asha = self.bracket_asha(trial_id)  # the same draw as the claim's
+        if recorded is not None and recorded != bracket:
+            raise ValueError(f"trial {trial_id}'s claim has bracket {recorded}, not {bracket}")
+        if not is_rung(epoch, asha.grace_period, asha.reduction_factor, asha.max_epochs):
             return CONTINUE
+        if state.unbracketed == 0:  # every claim names its bracket: one binary search
+            others = state.rung(epoch, bracket)
+        else:  # a journal from before brackets were recorded: derive them, O(n)
+            others = self._others(state, trial_id, bracket, epoch)
+        if continues_at_rung(state.sign * value, others, self.reduction_factor):
+            return CONTINUE
+        return Decision("stop", "rung")
+
+    def _others(self, state: StudyState, trial_id: int, bracket: int, epoch: int) -> list[float]:
         others: list[float] = []
         for trial in state.trials:
             if trial.trial_id == trial_id or self.bracket_asha(trial.trial_id)[0] != bracket:
@@ -87,9 +104,7 @@ class Hyperband:
             for report in trial.reports:
                 if report.epoch == epoch and report.value is not None:
                     bisect.insort(others, state.sign * report.value)
-        if continues_at_rung(state.sign * value, others, self.reduction_factor):
-            return CONTINUE
-        return Decision("stop", "rung")
+        return others
 
     def promotable(self, state: StudyState) -> int | None:
         return None  # the stopping variant never pauses

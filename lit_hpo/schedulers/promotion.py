@@ -53,16 +53,14 @@ class PromotionASHA:
             return Decision("pause", "rung")
         return CONTINUE
 
+    def claim_fields(self, trial_id: int) -> dict[str, int]:
+        return {}
+
     def promotable(self, state: StudyState) -> int | None:
         levels = rung_levels(self.grace_period, self.reduction_factor, self.max_epochs)
         for level in reversed(levels):
-            paused = [
-                (state.sign * trial.reports[-1].value, trial.trial_id)
-                for trial in state.trials
-                if trial.status == "paused"
-                and trial.last_epoch == level
-                and trial.reports[-1].value is not None
-            ]
+            best = state.best_paused(level)  # only the best can be promoted first
+            paused = [best] if best is not None else []
             chosen = promotable_at_rung(paused, state.rung(level), self.reduction_factor)
             if chosen is not None:
                 return chosen
