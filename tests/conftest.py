@@ -11,6 +11,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+RECORDED = Path(__file__).parent / "data" / "asha_study"  # a real study's journal
+
+
+@pytest.fixture
+def recorded_study(tmp_path: Path) -> Path:
+    """A copy of the recorded real study (``tests/data/asha_study``) to work on."""
+    import shutil
+
+    target = tmp_path / "study"
+    shutil.copytree(RECORDED, target)
+    return target
 
 
 def data_root() -> Path | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +11,10 @@ import pytest
 
 from lit_hpo.cli import main
 
-RECORDED = Path(__file__).parent / "data" / "asha_study"
-
 
 @pytest.fixture
-def study_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "study"
-    shutil.copytree(RECORDED, target)
-    return target
+def study_dir(recorded_study: Path) -> Path:
+    return recorded_study
 
 
 def test_status_prints_the_seeds_table(study_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -113,6 +113,7 @@ BAD_INPUTS = [
     ("modle.lr=interval(0.1,1)", "Could not override 'modle.lr'"),
     ("hydra.launcher._target_=somewhere.ClusterLauncher", "lit_hpo runs its own long-lived"),
     ("hpo.seed=choice(1,2)", "cannot be search dimensions"),
+    ("trainer.strategy=ddp trainer.devices=2", "Use trainer.strategy=ddp_notebook"),
 ]
 
 
@@ -122,7 +123,7 @@ def test_bad_input_fails_early_with_the_value_and_the_fix(
     procs = []
     for index, (override, _) in enumerate(BAD_INPUTS):
         procs.append(subprocess.Popen(
-            [sys.executable, "train.py", "-m", "hpo=asha", override,
+            [sys.executable, "train.py", "-m", "hpo=asha", *override.split(),
              f"hydra.sweep.dir={tmp_path / str(index)}"],
             cwd=ROOT, env=study_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,

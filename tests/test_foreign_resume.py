@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,14 +18,25 @@ import torch
 
 from lit_hpo import load_study
 from lit_hpo.checkpoints import checkpoints
-from tests.conftest import ROOT, running_trials, study_env, wait_for
+from tests.conftest import running_trials, study_env, wait_for
 
 pytestmark = pytest.mark.slow
 
 
+FOREIGN = Path(__file__).parent / "foreign"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The foreign project, copied to a directory of its own (outside this checkout)."""
+    target = tmp_path / "their_project"
+    shutil.copytree(FOREIGN, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
 def _command(study: Path, *overrides: str) -> list[str]:
-    return [sys.executable, "-m", "tests.foreign.train_foreign", "-m", "hpo=promotion",
-            *overrides, f"hydra.sweep.dir={study}"]  # fmt: skip
+    return [sys.executable, "train.py", "-m", "hpo=promotion", *overrides,
+            f"hydra.sweep.dir={study}"]  # fmt: skip
 
 
 def _traces(study: Path) -> dict[int, list[dict]]:
@@ -62,9 +74,10 @@ def _assert_resumed_with_saved_state(study: Path) -> int:
 
 
 def test_promoted_trials_of_a_foreign_module_resume_with_their_optimizer_state(
-    tmp_path: Path, fashion_root: Path
+    tmp_path: Path, project: Path, fashion_root: Path
 ) -> None:
-    result = subprocess.run(_command(tmp_path), cwd=ROOT, env=study_env(fashion_root),
+    tmp_path = tmp_path / "study"
+    result = subprocess.run(_command(tmp_path), cwd=project, env=study_env(fashion_root),
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert _assert_resumed_with_saved_state(tmp_path) >= 2
@@ -86,12 +99,13 @@ def test_promoted_trials_of_a_foreign_module_resume_with_their_optimizer_state(
 
 
 def test_a_killed_workers_trial_of_a_foreign_module_resumes_with_its_optimizer_state(
-    tmp_path: Path, fashion_root: Path
+    tmp_path: Path, project: Path, fashion_root: Path
 ) -> None:
+    tmp_path = tmp_path / "study"
     proc = subprocess.Popen(
         _command(tmp_path, "hpo.scheduler=asha", "hpo.max_trials=3", "trainer.max_epochs=3",
                  "trainer.limit_train_batches=80"),
-        cwd=ROOT, env=study_env(fashion_root), stdout=subprocess.PIPE,
+        cwd=project, env=study_env(fashion_root), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     wait_for(lambda: any(t.reports for t in running_trials(tmp_path)))

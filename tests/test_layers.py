@@ -33,7 +33,7 @@ def imports(path: Path) -> set[str]:
 
 
 def files(target: str) -> list[Path]:
-    path = ROOT / target.replace(".", "/")
+    path = ROOT / "src" / target.replace(".", "/")
     return sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
 
 

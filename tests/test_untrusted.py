@@ -26,14 +26,10 @@ from lit_hpo.study import StudyClient
 from tests.conftest import ROOT, SMALL, running_trials, study_env, wait_for
 from tests.test_spec import SEEDS
 
-RECORDED = Path(__file__).parent / "data" / "asha_study"
-
 
 @pytest.fixture
-def study(tmp_path: Path) -> Path:
-    target = tmp_path / "study"
-    shutil.copytree(RECORDED, target)
-    return target
+def study(recorded_study: Path) -> Path:
+    return recorded_study
 
 
 def _records(path: Path) -> list[dict]:
@@ -218,7 +214,7 @@ def test_a_full_disk_loses_no_acknowledged_append(tmp_path: Path) -> None:
         assert refused > 100 and len(acknowledged) > 100  # it really was at the edge
         assert (disk / "journal.jsonl").read_bytes().endswith(b"\n")
     finally:
-        subprocess.run(["umount", str(disk)], check=False)
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_stale_attempt_never_ends_pauses_or_reports(tmp_path: Path) -> None:
@@ -495,3 +491,17 @@ def test_a_planted_checkpoint_directory_link_fails_the_trial_and_writes_nothing(
     ):
         _trainer(tmp_path).fit(ScriptedModel([0.4] * 10))
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_study_started_from_inside_a_trial_is_refused_and_touches_nothing(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    """What Lightning's `ddp` launcher does for rank 1: rerun the command line, with the
+    trial's environment."""
+    env = {**study_env(fashion_root), "LIT_HPO_STUDY_DIR": str(tmp_path), "LIT_HPO_TRIAL_ID": "0"}
+    run = subprocess.run([sys.executable, "train.py", "-m", "hpo=asha", f"hydra.sweep.dir={tmp_path}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode != 0
+    assert "a trial cannot start a study" in run.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -15,6 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
 
+from lit_hpo import resolvers
 from lit_hpo.settings import base_node
 
 
@@ -31,6 +32,9 @@ ConfigStore.instance().store(
 ConfigStore.instance().store(
     group="hpo", name="lit_hpo_base", node=base_node(), package="hpo", provider="lit_hpo"
 )
+
+
+resolvers.register()  # ${lit_hpo.resume_from:} for a project's own ckpt_path setting
 
 
 class LitHpoSweeper(Sweeper):

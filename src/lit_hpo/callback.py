@@ -80,7 +80,10 @@ class HPOCallback(Callback):
             return
         raise ResumeNotAppliedError(
             f"trial {trial.trial_id} must resume from {trial.resume_from}, but fit() was "
-            "given no checkpoint, so it would silently start from scratch; pass it: "
+            "given no checkpoint, so it would silently start from scratch. If your script "
+            "passes a config setting to fit (trainer.fit(..., ckpt_path=cfg.ckpt_path)), "
+            "set it in the config: ckpt_path: ${lit_hpo.resume_from:} (null outside a "
+            "study); or pass it in code: "
             "trainer.fit(model, data, ckpt_path=lit_hpo.current_trial().resume_from)"
         )
 

@@ -28,6 +28,7 @@ from lit_hpo.compose import TrialComposer
 from lit_hpo.context import TrialContext, trial_context
 from lit_hpo.journal import JournalWriteError
 from lit_hpo.policy import METRIC_NOT_LOGGED
+from lit_hpo.resolvers import register as register_resolvers
 from lit_hpo.safefiles import open_append, real_directory
 from lit_hpo.settings import DEFAULTS
 from lit_hpo.space import config_text
@@ -298,6 +299,7 @@ def worker_main(args: WorkerArgs) -> None:
     # OmegaConf resolvers are closures that plain pickle cannot send; this process
     # registers its own (Hydra's here, the task script's when it was imported).
     setup_globals()
+    register_resolvers()  # ${lit_hpo.resume_from:}
     resolvers = Singleton.get_state()["omegaconf_resolvers"]
     Singleton.set_state({**args.singleton_state, "omegaconf_resolvers": resolvers})
     import torch

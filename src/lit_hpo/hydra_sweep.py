@@ -101,10 +101,52 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# Lightning strategies whose launcher starts the extra ranks by re-running the command
+# line: inside a study that command would be a second study, not the trial's rank.
+REEXEC_STRATEGIES = ("ddp", "ddp_find_unused_parameters_true", "ddp_find_unused_parameters_false")
+
+
+def refuse_unsupported(config: Any) -> None:
+    """Refuse, before anything is written, what cannot run inside a study."""
+    from omegaconf import OmegaConf
+
+    from lit_hpo.context import current_trial
+
+    trial = current_trial()
+    if trial is not None:
+        raise StudyConfigError(
+            f"this -m run was started from inside trial {trial.trial_id} of the study "
+            f"{trial.study_dir} (LIT_HPO_TRIAL_ID is set); a trial cannot start a study, "
+            "and that study was not touched. If Lightning's `ddp` strategy re-ran the "
+            "command for another rank, use trainer.strategy=ddp_notebook inside a study."
+        )
+    strategy = str(OmegaConf.select(config, "trainer.strategy", default="auto"))
+    devices = OmegaConf.select(config, "trainer.devices", default=1)
+    nodes = OmegaConf.select(config, "trainer.num_nodes", default=1)
+    if strategy in (*REEXEC_STRATEGIES, "auto") and (_several(devices) or _several(nodes)):
+        raise StudyConfigError(
+            f"trainer.strategy={strategy} with trainer.devices={devices} starts its extra "
+            "ranks by re-running this command, which inside a study would start a second "
+            "study instead of the trial's ranks. Use trainer.strategy=ddp_notebook (forked "
+            "ranks; HPOCallback reports on rank 0 and stops every rank), or trainer.devices=1."
+        )
+
+
+def _several(count: Any) -> bool:
+    """Whether a Trainer devices/num_nodes value asks for more than one (``-1``/``auto``
+    mean the visible devices, which is one per worker)."""
+    if isinstance(count, str) and count.strip().isdigit():
+        count = int(count)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count > 1
+    return hasattr(count, "__len__") and not isinstance(count, str) and len(count) > 1
+
+
 def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: list[str]) -> Any:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
+    refuse_unsupported(config)
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
     if launcher and not launcher.endswith("BasicLauncher"):
         raise StudyConfigError(

@@ -1,7 +1,8 @@
-"""The foreign project's training script: everything comes from config, the resume path
-included (``ckpt_path``), and ``fit`` runs with Lightning's defaults.
+"""The foreign project's training script, as such projects write it: everything comes
+from config, the checkpoint to resume from included. Nothing here knows about lit_hpo:
+the callback and ``ckpt_path: ${lit_hpo.resume_from:}`` are in ``conf/``.
 
-python -m tests.foreign.train_foreign -m hpo=promotion hydra.sweep.dir=DIR
+cd <this directory> && python train.py -m hpo=promotion hydra.sweep.dir=DIR
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-import lit_hpo
-
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
@@ -21,9 +20,7 @@ def main(cfg: DictConfig) -> float:
     data = instantiate(cfg.data)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     trainer = L.Trainer(**cfg.trainer, callbacks=callbacks, logger=False)
-    trial = lit_hpo.current_trial()
-    ckpt_path = cfg.ckpt_path or (trial.resume_from if trial else None)
-    trainer.fit(model, data, ckpt_path=ckpt_path)
+    trainer.fit(model, data, ckpt_path=cfg.ckpt_path)
     return float(trainer.callback_metrics["val/loss"])
 
 
