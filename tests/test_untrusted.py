@@ -505,3 +505,30 @@ def test_a_study_started_from_inside_a_trial_is_refused_and_touches_nothing(
     assert run.returncode != 0
     assert "a trial cannot start a study" in run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_line_forged_during_a_run_stops_it_with_the_way_out_and_repair_lets_it_go_on(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    run = _start_run(tmp_path, fashion_root, "hpo.max_trials=3")
+    wait_for(lambda: _two_running(tmp_path))
+    workers = _worker_pids(tmp_path)
+    forged = {"op": "report", "trial": 999, "attempt": 0, "epoch": 1, "value": 0.0001,
+              "decision": "continue", "time": time.time()}  # fmt: skip
+    with open(tmp_path / "journal.jsonl", "a") as file:
+        file.write(json.dumps(forged) + "\n")
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 65, out
+    assert "cannot be replayed" in out and "lit-hpo repair" in out, out
+    wait_for(lambda: not _alive(workers), timeout=10)
+    assert main(["repair", str(tmp_path)]) == 0
+    rerun = subprocess.run(
+        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
+         "hpo.max_trials=3", "hpo.max_wallclock_time=600", "trainer.max_epochs=3",
+         "trainer.limit_train_batches=300", "trainer.limit_val_batches=5",
+         f"hydra.sweep.dir={tmp_path}"],
+        cwd=ROOT, env=study_env(fashion_root), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert {t.status for t in load_study(tmp_path).state.trials} <= {"completed", "stopped"}

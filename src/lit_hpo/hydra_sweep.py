@@ -26,7 +26,7 @@ from hydra.errors import CompactHydraException
 
 from lit_hpo.compose import format_override
 from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
-from lit_hpo.journal import JournalWriteError
+from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.launcher import Supervisor, Terminated
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
@@ -37,7 +37,7 @@ from lit_hpo.safefiles import open_to_others, write_bytes
 from lit_hpo.searcher import suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
-from lit_hpo.worker import EXIT_UNWRITABLE, TaskRef, WorkerArgs
+from lit_hpo.worker import EXIT_CORRUPT, EXIT_UNWRITABLE, TaskRef, WorkerArgs
 
 
 class StudyConfigError(CompactHydraException, ValueError):
@@ -240,11 +240,14 @@ def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, b
         what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
         print(f"lit_hpo: {what}; rerun the same command to continue the study", flush=True)
         raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
-    except JournalWriteError as error:
+    except (JournalWriteError, JournalCorruptError) as error:
         print(f"lit_hpo: the study stopped: {error}", file=sys.stderr, flush=True)
-        raise SystemExit(EXIT_UNWRITABLE) from None
+        code = EXIT_UNWRITABLE if isinstance(error, JournalWriteError) else EXIT_CORRUPT
+        raise SystemExit(code) from None
     finally:
         study = summarize(study_dir)
+    if study is None:
+        raise SystemExit(EXIT_CORRUPT)
     bad = misconfigured(study.state)
     if bad is not None:
         last = (bad.error or "").strip().splitlines()[-1:] or [""]
@@ -257,8 +260,12 @@ def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, b
 def summarize(study_dir: Path) -> Any:
     """Print the status table, utilization and best line, and write the figures. A
     failure here (a full disk for the figures, say) is reported, and never masks how the
-    run itself ended."""
-    study = load_study(study_dir)
+    run itself ended. ``None`` when the journal cannot be replayed (said on stderr)."""
+    try:
+        study = load_study(study_dir)
+    except JournalCorruptError as error:
+        print(f"lit_hpo: no summary: {error}", file=sys.stderr, flush=True)
+        return None
     print(study.status_table(), flush=True)
     print(f"worker utilization {utilization(study.state, time.time()):.3f} "
           "(busy trial time / (workers x wall time))", flush=True)  # fmt: skip

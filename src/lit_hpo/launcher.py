@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
-from lit_hpo.journal import JournalWriteError
+from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import may_start_trial
 from lit_hpo.progress import LiveProgress, Progress
 from lit_hpo.study import StudyClient
-from lit_hpo.worker import EXIT_UNWRITABLE, WorkerArgs, worker_main
+from lit_hpo.worker import EXIT_CORRUPT, EXIT_UNWRITABLE, WorkerArgs, worker_main
 
 SHUTDOWN_GRACE = 30.0  # seconds workers get to record an interrupted trial after Ctrl-C
 
@@ -108,6 +108,8 @@ class Supervisor:
                     del processes[worker]
                     if process.exitcode == EXIT_UNWRITABLE:
                         raise JournalWriteError(None, _last_line(self.make_args(worker).log_path))
+                    if process.exitcode == EXIT_CORRUPT:
+                        raise JournalCorruptError(_last_line(self.make_args(worker).log_path), 0)
                     self._bury(process)
                     if process.exitcode == 0:
                         continue
@@ -128,7 +130,8 @@ class Supervisor:
             self._shutdown(processes, signalled=not isinstance(error, Terminated))
             raise
         finally:
-            self.progress.update(self.client.refresh(), time.time(), force_status=True)
+            with contextlib.suppress(JournalCorruptError):  # the caller reports it
+                self.progress.update(self.client.refresh(), time.time(), force_status=True)
             self.progress.close()
 
     def _shutdown(self, processes: dict[int, BaseProcess], signalled: bool = True) -> None:
@@ -151,7 +154,8 @@ class Supervisor:
             if process.exitcode is None:
                 process.kill()
                 process.join()
-            with contextlib.suppress(JournalWriteError):  # a full disk: the rerun resumes it
+            # A full disk or a bad record: the rerun (after the fix) resumes the trial.
+            with contextlib.suppress(JournalWriteError, JournalCorruptError):
                 self._bury(process, "interrupted")
 
 

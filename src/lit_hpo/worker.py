@@ -26,7 +26,7 @@ from typing import Any
 from lit_hpo import checkpoints
 from lit_hpo.compose import TrialComposer
 from lit_hpo.context import TrialContext, trial_context
-from lit_hpo.journal import JournalWriteError
+from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import METRIC_NOT_LOGGED
 from lit_hpo.resolvers import register as register_resolvers
 from lit_hpo.safefiles import open_append, real_directory
@@ -37,6 +37,7 @@ from lit_hpo.study import Claim, StudyClient
 from lit_hpo.tensorboard import write_hparams
 
 EXIT_UNWRITABLE = 74  # EX_IOERR: the journal cannot be written (a full disk, a quota)
+EXIT_CORRUPT = 65  # EX_DATAERR: a journal record cannot be replayed (see lit-hpo verify)
 NO_REPORT = (
     "the trial finished without reporting {metric!r}: add lit_hpo.HPOCallback() to the "
     "Trainer's callbacks (train.py does) so that every validation epoch is reported"
@@ -129,7 +130,7 @@ class Heartbeat:
             try:
                 if not client.heartbeat(trial_id, attempt):
                     return
-            except JournalWriteError:
+            except (JournalWriteError, JournalCorruptError):
                 return  # the trial's own next report meets the same error and stops the worker
 
     def __enter__(self) -> Heartbeat:
@@ -238,8 +239,8 @@ def _run_job(
         return _JobResult(output_dir, None)
     try:
         result.return_value  # noqa: B018 - the property re-raises the task's exception
-    except JournalWriteError:
-        raise  # not the trial's fault: the study cannot record anything (see worker_main)
+    except (JournalWriteError, JournalCorruptError):
+        raise  # not the trial's fault: the study cannot go on (see worker_main)
     except Exception as error:
         text = "".join(traceback.format_exception(error))
         return _JobResult(output_dir, text, type(error).__name__)
@@ -321,7 +322,7 @@ def worker_main(args: WorkerArgs) -> None:
             print(f"worker {args.worker}: trial {claim.trial.trial_id} attempt {claim.attempt} "
                   f"{what}: {claim.config}", flush=True)  # fmt: skip
             run_trial(args, client, task, claim, compose)
-    except JournalWriteError as error:
+    except (JournalWriteError, JournalCorruptError) as error:
         # Its trial stays running in the journal: the rerun resumes it from its checkpoint.
         print(f"worker {args.worker}: {error}", flush=True)
-        sys.exit(EXIT_UNWRITABLE)
+        sys.exit(EXIT_UNWRITABLE if isinstance(error, JournalWriteError) else EXIT_CORRUPT)
