@@ -42,3 +42,15 @@ def test_cpu_defaults_do_not_oversubscribe(cpus: int, workers: int, threads: int
     assert default_n_workers([], cpus) == workers
     assert threads_per_worker(workers, cpus) == threads
     assert worker_env(0, []) == {}
+
+
+def test_multi_device_trials_get_their_own_gpu_groups() -> None:
+    gpus = ["0", "1", "2", "3", "4", "5", "6", "7"]
+    assert default_n_workers(gpus, 16, per_trial=2) == 4
+    assert [worker_env(w, gpus, 2)["CUDA_VISIBLE_DEVICES"] for w in range(4)] == [
+        "0,1", "2,3", "4,5", "6,7",
+    ]  # fmt: skip
+    assert worker_env(5, gpus, 3)["CUDA_VISIBLE_DEVICES"] == "3,4,5"  # round-robin over groups
+    assert default_n_workers([], 2, per_trial=2) == 1  # CPU: the ranks share the cores
+    with pytest.raises(ValueError, match=r"needs 4 GPUs \(trainer.devices=4\) but only 2"):
+        default_n_workers(["0", "1"], 16, per_trial=4)

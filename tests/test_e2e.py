@@ -113,7 +113,7 @@ BAD_INPUTS = [
     ("modle.lr=interval(0.1,1)", "Could not override 'modle.lr'"),
     ("hydra.launcher._target_=somewhere.ClusterLauncher", "lit_hpo runs its own long-lived"),
     ("hpo.seed=choice(1,2)", "cannot be search dimensions"),
-    ("trainer.strategy=ddp trainer.devices=2", "Use trainer.strategy=ddp_notebook"),
+    ("trainer.num_nodes=2", "multi-node trials are not supported inside a study"),
 ]
 
 

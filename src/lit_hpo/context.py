@@ -19,6 +19,7 @@ TRIAL_ID = "LIT_HPO_TRIAL_ID"
 TRIAL_NAME = "LIT_HPO_TRIAL_NAME"
 ATTEMPT = "LIT_HPO_ATTEMPT"
 RESUME_FROM = "LIT_HPO_RESUME_FROM"
+WORKER_PID = "LIT_HPO_WORKER_PID"  # the process running the trial (a DDP rank's parent)
 # The worker's StudyClient, handed to HPOCallback in the same process (one client, one
 # replayed state per worker process). DDP ranks in other processes open their own.
 _CLIENT: ContextVar[Any] = ContextVar("lit_hpo_client", default=None)
@@ -71,10 +72,11 @@ def trial_context(
     environ[TRIAL_NAME] = context.name
     environ[ATTEMPT] = str(context.attempt)
     environ[RESUME_FROM] = context.resume_from or ""
+    environ[WORKER_PID] = str(os.getpid())
     token = _CLIENT.set(client)
     try:
         yield
     finally:
         _CLIENT.reset(token)
-        for key in (STUDY_DIR, TRIAL_ID, TRIAL_NAME, ATTEMPT, RESUME_FROM):
+        for key in (STUDY_DIR, TRIAL_ID, TRIAL_NAME, ATTEMPT, RESUME_FROM, WORKER_PID):
             environ.pop(key, None)

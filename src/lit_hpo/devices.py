@@ -17,17 +17,32 @@ def visible_gpus(environ: Mapping[str, str], device_count: int) -> list[str]:
     return [str(i) for i in range(device_count)]
 
 
-def default_n_workers(gpus: list[str], cpu_count: int) -> int:
-    """One worker per GPU; on CPU, the seeds' 2 workers capped at the core count."""
-    return len(gpus) if gpus else max(1, min(DEFAULT_CPU_WORKERS, cpu_count))
+def default_n_workers(gpus: list[str], cpu_count: int, per_trial: int = 1) -> int:
+    """One worker per group of ``per_trial`` GPUs; on CPU, the seeds' 2 workers capped at
+    the core count (each trial's ranks then share its worker's cores).
+
+    Raises:
+        ValueError: when a trial needs more GPUs than are visible.
+    """
+    if gpus and per_trial > len(gpus):
+        raise ValueError(
+            f"a trial needs {per_trial} GPUs (trainer.devices={per_trial}) but only "
+            f"{len(gpus)} are visible ({', '.join(gpus)}); lower trainer.devices or make "
+            "more GPUs visible (CUDA_VISIBLE_DEVICES)."
+        )
+    if gpus:
+        return len(gpus) // per_trial
+    return max(1, min(DEFAULT_CPU_WORKERS, cpu_count // per_trial))
 
 
-def worker_env(worker: int, gpus: list[str]) -> dict[str, str]:
-    """Environment for one worker: with GPUs, pin it to one (round-robin if there are
-    more workers than GPUs)."""
+def worker_env(worker: int, gpus: list[str], per_trial: int = 1) -> dict[str, str]:
+    """Environment for one worker: with GPUs, pin it to its own group of ``per_trial``
+    (round-robin over the groups if there are more workers than groups)."""
     if not gpus:
         return {}
-    return {"CUDA_VISIBLE_DEVICES": gpus[worker % len(gpus)]}
+    groups = max(1, len(gpus) // per_trial)
+    start = (worker % groups) * per_trial
+    return {"CUDA_VISIBLE_DEVICES": ",".join(gpus[start : start + per_trial])}
 
 
 def threads_per_worker(n_workers: int, cpu_count: int) -> int:

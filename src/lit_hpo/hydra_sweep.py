@@ -113,23 +113,34 @@ def refuse_unsupported(config: Any) -> None:
     from lit_hpo.context import current_trial
 
     trial = current_trial()
-    if trial is not None:
+    if trial is not None and os.environ.get("LOCAL_RANK", "0") == "0":
         raise StudyConfigError(
             f"this -m run was started from inside trial {trial.trial_id} of the study "
             f"{trial.study_dir} (LIT_HPO_TRIAL_ID is set); a trial cannot start a study, "
             "and that study was not touched. If Lightning's `ddp` strategy re-ran the "
             "command for another rank, use trainer.strategy=ddp_notebook inside a study."
         )
-    strategy = str(OmegaConf.select(config, "trainer.strategy", default="auto"))
-    devices = OmegaConf.select(config, "trainer.devices", default=1)
     nodes = OmegaConf.select(config, "trainer.num_nodes", default=1)
-    if strategy in (*REEXEC_STRATEGIES, "auto") and (_several(devices) or _several(nodes)):
+    if _several(nodes):
         raise StudyConfigError(
-            f"trainer.strategy={strategy} with trainer.devices={devices} starts its extra "
-            "ranks by re-running this command, which inside a study would start a second "
-            "study instead of the trial's ranks. Use trainer.strategy=ddp_notebook (forked "
-            "ranks; HPOCallback reports on rank 0 and stops every rank), or trainer.devices=1."
+            f"trainer.num_nodes={nodes}: a trial runs on its worker's machine; multi-node "
+            "trials are not supported inside a study. Use trainer.num_nodes=1 (several "
+            "devices per trial work: trainer.devices=N)."
         )
+
+
+def devices_per_trial(config: Any) -> int:
+    """How many devices (ranks) each trial uses: ``trainer.devices`` when a number."""
+    from omegaconf import OmegaConf
+
+    devices = OmegaConf.select(config, "trainer.devices", default=1)
+    if isinstance(devices, str) and devices.strip().isdigit():
+        devices = int(devices)
+    if isinstance(devices, int) and not isinstance(devices, bool) and devices > 1:
+        return devices
+    if hasattr(devices, "__len__") and not isinstance(devices, str):
+        return max(1, len(devices))
+    return 1
 
 
 def _several(count: Any) -> bool:
@@ -145,6 +156,12 @@ def _several(count: Any) -> bool:
 def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: list[str]) -> Any:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
+
+    from lit_hpo.context import current_trial
+
+    trial = current_trial()
+    if trial is not None and os.environ.get("LOCAL_RANK", "0") != "0":
+        return run_rank(hydra_context, task_function, config, arguments, trial)
 
     refuse_unsupported(config)
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
@@ -190,8 +207,12 @@ def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, b
 
     gpus = visible_gpus(os.environ, torch.cuda.device_count())
     cpus = os.cpu_count() or 1
-    n_workers = spec.n_workers or default_n_workers(gpus, cpus)
-    threads = None if gpus else threads_per_worker(n_workers, cpus)
+    per_trial = devices_per_trial(config)
+    try:
+        n_workers = spec.n_workers or default_n_workers(gpus, cpus, per_trial)
+    except ValueError as err:
+        raise StudyConfigError(str(err)) from None
+    threads = None if gpus else threads_per_worker(n_workers * per_trial, cpus)
 
     client = StudyClient(study_dir, lock=spec.lock)
     try:
@@ -228,7 +249,7 @@ def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, b
             master_config=config,
             base_overrides=base,
             singleton_state=state,
-            env=worker_env(worker, gpus),
+            env=worker_env(worker, gpus, per_trial),
             threads=threads,
             log_path=str(study_dir / "workers" / f"worker_{worker}.log"),
             supervisor_pid=os.getpid(),
@@ -279,3 +300,59 @@ def summarize(study_dir: Path) -> Any:
     else:
         print(f"figures: {', '.join(str(p) for p in figures)}", flush=True)
     return study
+
+
+def run_rank(hydra_context: Any, task_function: Any, config: Any, arguments: list[str],
+             trial: Any) -> None:  # fmt: skip
+    """An extra rank of a running trial, never a study: Lightning's ``ddp`` launcher re-ran
+    this command with the trial's environment and ``LOCAL_RANK``. Run that trial's job:
+    its configuration recomputed from the study's header, its directory, its attempt.
+    The rank stops when its trial's worker (rank 0, its parent) is gone."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.utils import JobStatus, run_job
+    from omegaconf import OmegaConf, open_dict
+
+    from lit_hpo.compose import TrialComposer
+
+    die_with_parent()
+    parser = OverridesParser.create(config_loader=hydra_context.config_loader)
+    hpo = OmegaConf.to_container(config.hpo, resolve=True)
+    assert isinstance(hpo, dict)
+    _, base = split_overrides(hpo, parser.parse_overrides(arguments))
+    base = [*base, format_override("hydra.sweep.dir", str(Path(trial.study_dir)))]
+    values = StudyClient(trial.study_dir).config_of(trial.trial_id)
+    job = TrialComposer(hydra_context.config_loader, config, base)(values)
+    with open_dict(job):
+        job.hydra.job.id = f"trial_{trial.trial_id}"
+        job.hydra.job.num = trial.trial_id
+        job.hydra.output_subdir = None  # rank 0 wrote the trial's .hydra files
+    result = run_job(
+        hydra_context=hydra_context,
+        task_function=task_function,
+        config=job,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+    if result.status == JobStatus.FAILED:
+        result.return_value  # noqa: B018 - re-raises the rank's exception: a non-zero exit
+
+
+def die_with_parent() -> None:
+    """An extra rank dies with its trial's worker (rank 0, its parent): blocked in a
+    collective it would otherwise wait for the dead rank for the collective's timeout
+    (30 min), holding the interpreter, so a watcher thread could not act. It records
+    nothing, so the kernel kills it (``PR_SET_PDEATHSIG``); elsewhere a watcher does."""
+    from lit_hpo.context import WORKER_PID
+
+    parent = int(os.environ.get(WORKER_PID) or os.getppid())  # the worker that ran fit()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before the request: too late to be told
+            os._exit(1)
+        return
+    from lit_hpo.worker import SupervisorWatch
+
+    SupervisorWatch(parent, then=signal.SIGKILL)

@@ -18,7 +18,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,25 @@ def run_trial(
                   header["metric"], state.sign)  # fmt: skip
 
 
+@contextmanager
+def _trial_process_state() -> Iterator[None]:
+    """Leave the worker as the trial found it. Lightning's ``ddp`` launcher sets
+    ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR/PORT``... in this process's environment
+    and keeps the process group; the next trial would then take its ranks as already
+    launched and wait on the old group. The environment is restored and the group
+    destroyed after each trial."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
 @dataclass(frozen=True)
 class _JobResult:
     output_dir: Path  # the trial's directory
@@ -226,7 +246,7 @@ def _run_job(
         claim.attempt,
         str(resume_from) if resume_from else None,
     )
-    with trial_context(context, client=client):
+    with _trial_process_state(), trial_context(context, client=client):
         result = run_job(
             hydra_context=args.hydra_context,
             task_function=task,
@@ -259,8 +279,9 @@ class SupervisorWatch:
     parent-death signal would not fire.)
     """
 
-    def __init__(self, pid: int | None) -> None:
+    def __init__(self, pid: int | None, then: signal.Signals = signal.SIGINT) -> None:
         self.pid = pid
+        self._then = then  # SIGKILL for an extra DDP rank: it has nothing to record
         self._dead = threading.Event()
         if pid is None:
             return
@@ -280,8 +301,9 @@ class SupervisorWatch:
             while checkpoints.pid_alive(self.pid or 0):
                 time.sleep(1.0)
         self._dead.set()
-        print(f"worker: the supervisor (pid {self.pid}) is gone; stopping", flush=True)
-        os.kill(os.getpid(), signal.SIGINT)
+        print(f"lit_hpo: pid {self.pid}, which this process serves, is gone; stopping",
+              flush=True)  # fmt: skip
+        os.kill(os.getpid(), self._then)
 
     @property
     def alive(self) -> bool:
