@@ -101,11 +101,6 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-# Lightning strategies whose launcher starts the extra ranks by re-running the command
-# line: inside a study that command would be a second study, not the trial's rank.
-REEXEC_STRATEGIES = ("ddp", "ddp_find_unused_parameters_true", "ddp_find_unused_parameters_false")
-
-
 def refuse_unsupported(config: Any) -> None:
     """Refuse, before anything is written, what cannot run inside a study."""
     from omegaconf import OmegaConf
@@ -117,8 +112,8 @@ def refuse_unsupported(config: Any) -> None:
         raise StudyConfigError(
             f"this -m run was started from inside trial {trial.trial_id} of the study "
             f"{trial.study_dir} (LIT_HPO_TRIAL_ID is set); a trial cannot start a study, "
-            "and that study was not touched. If Lightning's `ddp` strategy re-ran the "
-            "command for another rank, use trainer.strategy=ddp_notebook inside a study."
+            "and that study was not touched. (The extra ranks Lightning's ddp launcher "
+            "starts carry LOCAL_RANK > 0 and run the trial's job instead.)"
         )
     nodes = OmegaConf.select(config, "trainer.num_nodes", default=1)
     if _several(nodes):
