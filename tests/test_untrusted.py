@@ -532,3 +532,18 @@ def test_a_line_forged_during_a_run_stops_it_with_the_way_out_and_repair_lets_it
     )  # fmt: skip
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert {t.status for t in load_study(tmp_path).state.trials} <= {"completed", "stopped"}
+
+
+@pytest.mark.slow
+def test_a_rerun_on_a_headerless_journal_is_refused_and_writes_no_header(
+    study: Path, fashion_root: Path
+) -> None:
+    path = study / "journal.jsonl"
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[1:]))
+    before = path.read_bytes()
+    run = subprocess.run([sys.executable, "train.py", "-m", "hpo=asha", f"hydra.sweep.dir={study}"],
+                         cwd=ROOT, env=study_env(fashion_root), capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert run.returncode != 0
+    assert "does not start with a header" in run.stderr and "Traceback" not in run.stderr
+    assert path.read_bytes() == before

@@ -212,8 +212,8 @@ def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, b
     client = StudyClient(study_dir, lock=spec.lock)
     try:
         interrupted = client.open(spec, n_workers)
-    except ValueError as err:
-        raise StudyConfigError(str(err)) from err
+    except (ValueError, JournalCorruptError) as err:  # other settings; a record not replayable
+        raise StudyConfigError(str(err)) from None
     write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
     for path in (study_dir, study_dir / "journal.jsonl"):
         if open_to_others(path):
