@@ -270,14 +270,25 @@ def test_repair_strips_a_bom_keeps_the_mode_and_survives_deep_nesting(study: Pat
     assert load_study(study).state.n_records == data.count(b"\n")
 
 
+def _run_command(study: Path, *extra: str) -> list[str]:
+    """Two workers, trials long enough (a few seconds) to be caught running."""
+    return [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
+            "hpo.max_wallclock_time=600", "trainer.max_epochs=3",
+            "trainer.limit_train_batches=300", "trainer.limit_val_batches=5", *extra,
+            f"hydra.sweep.dir={study}"]  # fmt: skip
+
+
 def _start_run(study: Path, fashion_root: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
-         "hpo.max_wallclock_time=600", "trainer.max_epochs=3", "trainer.limit_train_batches=300",
-         "trainer.limit_val_batches=5", *extra, f"hydra.sweep.dir={study}"],
-        cwd=ROOT, env=study_env(fashion_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
+        _run_command(study, *extra), cwd=ROOT, env=study_env(fashion_root),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
+
+
+def _rerun(study: Path, fashion_root: Path, max_trials: int) -> subprocess.CompletedProcess:
+    return subprocess.run(_run_command(study, f"hpo.max_trials={max_trials}"), cwd=ROOT,
+                          env=study_env(fashion_root), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
 
 
 def _worker_pids(study: Path) -> set[int]:
@@ -340,13 +351,7 @@ def test_killing_the_run_alone_leaves_no_worker_behind(
         assert {(t.status, t.reason) for t in state.trials} == {("pending", "interrupted")}
     else:  # the workers record their trials as interrupted themselves
         wait_for(lambda: not load_study(tmp_path).state.running(), timeout=10)
-    rerun = subprocess.run(
-        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
-         "hpo.max_trials=2", "hpo.max_wallclock_time=600", "trainer.max_epochs=3",
-         "trainer.limit_train_batches=300", "trainer.limit_val_batches=5",
-         f"hydra.sweep.dir={tmp_path}"],
-        cwd=ROOT, env=study_env(fashion_root), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    rerun = _rerun(tmp_path, fashion_root, max_trials=2)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "left trials" not in rerun.stdout  # nothing was still running
     trials = load_study(tmp_path).state.trials
@@ -523,13 +528,7 @@ def test_a_line_forged_during_a_run_stops_it_with_the_way_out_and_repair_lets_it
     assert "cannot be replayed" in out and "lit-hpo repair" in out, out
     wait_for(lambda: not _alive(workers), timeout=10)
     assert main(["repair", str(tmp_path)]) == 0
-    rerun = subprocess.run(
-        [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
-         "hpo.max_trials=3", "hpo.max_wallclock_time=600", "trainer.max_epochs=3",
-         "trainer.limit_train_batches=300", "trainer.limit_val_batches=5",
-         f"hydra.sweep.dir={tmp_path}"],
-        cwd=ROOT, env=study_env(fashion_root), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    rerun = _rerun(tmp_path, fashion_root, max_trials=3)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert {t.status for t in load_study(tmp_path).state.trials} <= {"completed", "stopped"}
 
