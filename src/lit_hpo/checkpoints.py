@@ -230,7 +230,10 @@ def prune(study_dir: str | os.PathLike[str], trial_id: int, keep: int) -> None:
     directory = trial_checkpoint_dir(study_dir, trial_id)
     if directory.is_dir():
         for stale in directory.glob(".epoch_*.tmp-*"):
-            pid = int(stale.name.rsplit("-", 1)[1])
+            tail = stale.name.rsplit("-", 1)[1]
+            if not tail.isdigit():  # not a name lit_hpo writes: left alone
+                continue
+            pid = int(tail)
             if pid != os.getpid() and not pid_alive(pid):
                 stale.unlink(missing_ok=True)
 

@@ -101,14 +101,12 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def refuse_unsupported(config: Any) -> None:
-    """Refuse, before anything is written, what cannot run inside a study."""
+def refuse_unsupported(config: Any, trial: Any) -> None:
+    """Refuse, before anything is written, what cannot run inside a study (``trial``:
+    the trial this process runs in, if any)."""
     from omegaconf import OmegaConf
 
-    from lit_hpo.context import current_trial
-
-    trial = current_trial()
-    if trial is not None and os.environ.get("LOCAL_RANK", "0") == "0":
+    if trial is not None:
         raise StudyConfigError(
             f"this -m run was started from inside trial {trial.trial_id} of the study "
             f"{trial.study_dir} (LIT_HPO_TRIAL_ID is set); a trial cannot start a study, "
@@ -116,7 +114,7 @@ def refuse_unsupported(config: Any) -> None:
             "starts carry LOCAL_RANK > 0 and run the trial's job instead.)"
         )
     nodes = OmegaConf.select(config, "trainer.num_nodes", default=1)
-    if _several(nodes):
+    if _count(nodes) > 1:
         raise StudyConfigError(
             f"trainer.num_nodes={nodes}: a trial runs on its worker's machine; multi-node "
             "trials are not supported inside a study. Use trainer.num_nodes=1 (several "
@@ -128,24 +126,19 @@ def devices_per_trial(config: Any) -> int:
     """How many devices (ranks) each trial uses: ``trainer.devices`` when a number."""
     from omegaconf import OmegaConf
 
-    devices = OmegaConf.select(config, "trainer.devices", default=1)
-    if isinstance(devices, str) and devices.strip().isdigit():
-        devices = int(devices)
-    if isinstance(devices, int) and not isinstance(devices, bool) and devices > 1:
-        return devices
-    if hasattr(devices, "__len__") and not isinstance(devices, str):
-        return max(1, len(devices))
+    return _count(OmegaConf.select(config, "trainer.devices", default=1))
+
+
+def _count(value: Any) -> int:
+    """How many a Trainer ``devices``/``num_nodes`` value asks for: a number, a list of
+    ids, or 1 (``-1``/``auto`` mean the visible devices, which is one worker's group)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(1, value)
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        return max(1, len(value))
     return 1
-
-
-def _several(count: Any) -> bool:
-    """Whether a Trainer devices/num_nodes value asks for more than one (``-1``/``auto``
-    mean the visible devices, which is one per worker)."""
-    if isinstance(count, str) and count.strip().isdigit():
-        count = int(count)
-    if isinstance(count, int) and not isinstance(count, bool):
-        return count > 1
-    return hasattr(count, "__len__") and not isinstance(count, str) and len(count) > 1
 
 
 def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: list[str]) -> Any:
@@ -158,7 +151,7 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
     if trial is not None and os.environ.get("LOCAL_RANK", "0") != "0":
         return run_rank(hydra_context, task_function, config, arguments, trial)
 
-    refuse_unsupported(config)
+    refuse_unsupported(config, trial)
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
     if launcher and not launcher.endswith("BasicLauncher"):
         raise StudyConfigError(

@@ -161,8 +161,8 @@ class Supervisor:
 
 def _last_line(path: str | None) -> str:
     """The last line a worker wrote to its log (its reason for stopping)."""
-    try:
-        with open(path or "", "rb") as file:
+    try:  # never through a link planted in the study directory
+        with os.fdopen(os.open(path or "", os.O_RDONLY | os.O_NOFOLLOW), "rb") as file:
             file.seek(max(0, os.fstat(file.fileno()).st_size - 4096))
             lines = file.read().decode(errors="replace").strip().splitlines()
     except OSError:

@@ -13,8 +13,7 @@ import orjson
 
 from lit_hpo.checkpoints import pid_alive
 from lit_hpo.journal import Journal, JournalCorruptError, decode_lines
-from lit_hpo.searcher import suggest
-from lit_hpo.space import space_from_json
+from lit_hpo.searcher import config_for
 from lit_hpo.state import CLOCK_SKEW, InvalidRecordError, StudyState
 
 
@@ -59,10 +58,7 @@ def _check_config(state: StudyState, record: dict[str, Any]) -> None:
     if record.get("op") != "claim" or header is None or record.get("trial") != len(state.trials):
         return
     state.check(record)  # keys and domains first, for a precise message
-    expected = suggest(
-        space_from_json(header["space"]), header.get("points_to_evaluate") or [],
-        header["seed"], record["trial"],
-    )  # fmt: skip
+    expected = config_for(header, record["trial"])
     if record["config"] != expected:
         raise InvalidRecordError(
             f"trial {record['trial']}'s config {record['config']!r} is not the one the "

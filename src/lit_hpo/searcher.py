@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from lit_hpo.space import Domain, Value, sample_config
+from lit_hpo.space import Domain, Value, sample_config, space_from_json
 
 
 def trial_rng(seed: int, trial_id: int) -> np.random.Generator:
@@ -30,3 +30,12 @@ def suggest(
     if trial_id < len(points_to_evaluate):
         config.update(points_to_evaluate[trial_id])
     return config
+
+
+def config_for(header: dict[str, Any], trial_id: int) -> dict[str, Value]:
+    """Trial ``trial_id``'s configuration from a study's header (space, points, seed):
+    what a worker runs and what ``lit-hpo verify`` checks claims against."""
+    return suggest(
+        space_from_json(header["space"]), header.get("points_to_evaluate") or [],
+        header["seed"], trial_id,
+    )  # fmt: skip

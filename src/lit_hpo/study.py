@@ -22,9 +22,8 @@ from typing import Any
 from lit_hpo.journal import Journal, JournalCorruptError, Record
 from lit_hpo.policy import decide, may_start_trial
 from lit_hpo.schedulers import CONTINUE, Decision, Scheduler, make_scheduler
-from lit_hpo.searcher import suggest
+from lit_hpo.searcher import config_for
 from lit_hpo.settings import DEFAULTS
-from lit_hpo.space import space_from_json
 from lit_hpo.spec import StudySpec, check_compatible
 from lit_hpo.state import CLOCK_SKEW, TERMINAL, InvalidRecordError, StudyState, Trial
 
@@ -223,11 +222,7 @@ class StudyClient:
         """Trial ``trial_id``'s configuration: a pure function of the header's space,
         points to evaluate and seed (the header is checked against the command that
         opens the study), never read back from a claim record."""
-        header = self.header
-        return suggest(
-            space_from_json(header["space"]), header["points_to_evaluate"], header["seed"],
-            trial_id,
-        )  # fmt: skip
+        return config_for(self.header, trial_id)
 
     def _checked_config(self, trial: Trial) -> dict[str, Any]:
         """Refuse to run a trial whose recorded config is not the one its id gives: the

@@ -73,8 +73,11 @@ class Hyperband:
     def bracket_asha(self, trial_id: int) -> tuple[int, ASHA]:
         assert self.brackets is not None
         k = bracket_of(self.seed, trial_id, bracket_weights(self.brackets, self.reduction_factor))
-        grace = self.grace_period * self.reduction_factor**k
-        return k, ASHA(min(grace, self.max_epochs), self.reduction_factor, self.max_epochs)
+        return k, self._asha(k)
+
+    def _asha(self, bracket: int) -> ASHA:
+        grace = self.grace_period * self.reduction_factor**bracket
+        return ASHA(min(grace, self.max_epochs), self.reduction_factor, self.max_epochs)
 
     def claim_fields(self, trial_id: int) -> dict[str, int]:
         """The bracket, drawn once when the trial is claimed and kept in its claim record,
@@ -83,9 +86,10 @@ class Hyperband:
 
     def decide(self, state: StudyState, trial_id: int, epoch: int, value: float) -> Decision:
         recorded = state.trials[trial_id].bracket
-        bracket, asha = self.bracket_asha(trial_id)  # the same draw as the claim's
-        if recorded is not None and recorded != bracket:
-            raise ValueError(f"trial {trial_id}'s claim has bracket {recorded}, not {bracket}")
+        if recorded is not None and 0 <= recorded < (self.brackets or 1):
+            bracket, asha = recorded, self._asha(recorded)  # drawn once, at the claim
+        else:  # an old journal's claim (or one naming no bracket of this study): draw it
+            bracket, asha = self.bracket_asha(trial_id)
         if not is_rung(epoch, asha.grace_period, asha.reduction_factor, asha.max_epochs):
             return CONTINUE
         if state.unbracketed == 0:  # every claim names its bracket: one binary search
