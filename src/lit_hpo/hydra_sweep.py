@@ -17,27 +17,24 @@ import contextlib
 import os
 import signal
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from hydra.errors import CompactHydraException
 
 from lit_hpo.compose import format_override
-from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
+from lit_hpo.hydra_job import HydraJob, TaskRef
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
-from lit_hpo.launcher import Supervisor, Terminated
+from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_interrupts
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
-from lit_hpo.progress import make_progress
-from lit_hpo.results import load_study, utilization
 from lit_hpo.runlock import StudyBusyError, run_lock
-from lit_hpo.safefiles import open_to_others, write_bytes
+from lit_hpo.safefiles import write_bytes
 from lit_hpo.searcher import suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
-from lit_hpo.worker import EXIT_CORRUPT, EXIT_UNWRITABLE, TaskRef, WorkerArgs
+from lit_hpo.summary import misconfigured_message, summarize
+from lit_hpo.worker import EXIT_CORRUPT, EXIT_NO_TASK, EXIT_UNWRITABLE
 
 
 class StudyConfigError(CompactHydraException, ValueError):
@@ -82,23 +79,6 @@ def _check_trial_config(hydra_context: Any, config: Any, base: list[str], spec: 
             f"a trial's config cannot be composed with the overrides {overrides}: {err}\n"
             "Check that every key in hpo.space (and every sweep override) exists in the config."
         ) from err
-
-
-@contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` in the main thread for the block, so that a
-    terminated run shuts down like an interrupted one: workers record their trials as
-    interrupted (resumable), the table is printed, and the exit status is 143."""
-
-    def handler(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let shutdown finish
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def refuse_unsupported(config: Any, trial: Any) -> None:
@@ -189,105 +169,47 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
 
 def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, base: list[str],
          study_dir: Path) -> Any:  # fmt: skip
-    import torch
     from hydra.core.singleton import Singleton
     from omegaconf import OmegaConf
 
-    gpus = visible_gpus(os.environ, torch.cuda.device_count())
-    cpus = os.cpu_count() or 1
-    per_trial = devices_per_trial(config)
-    try:
-        n_workers = spec.n_workers or default_n_workers(gpus, cpus, per_trial)
-    except ValueError as err:
-        raise StudyConfigError(str(err)) from None
-    threads = None if gpus else threads_per_worker(n_workers * per_trial, cpus)
-
-    client = StudyClient(study_dir, lock=spec.lock)
-    try:
-        interrupted = client.open(spec, n_workers)
-    except (ValueError, JournalCorruptError) as err:  # other settings; a record not replayable
-        raise StudyConfigError(str(err)) from None
-    write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
-    for path in (study_dir, study_dir / "journal.jsonl"):
-        if open_to_others(path):
-            print(f"lit_hpo: warning: {path} is writable by every user; anyone on this "
-                  f"machine can then tamper with the study (chmod o-w {path})",
-                  file=sys.stderr, flush=True)  # fmt: skip
-    devices = f"GPUs {', '.join(gpus)}" if gpus else f"CPU, {threads} threads each"
-    print(
-        f"lit_hpo: study {study_dir}\n"
-        f"lit_hpo: {spec.scheduler.settings()}, {n_workers} workers ({devices}), budget "
-        f"{spec.budget.to_json()}",
-        flush=True,
+    job = HydraJob(
+        task=TaskRef.of(task_function),
+        hydra_context=hydra_context,
+        master_config=config,
+        base_overrides=base,
+        singleton_state={"instances": Singleton.get_state()["instances"]},
     )
-    if interrupted:
-        ids = ", ".join(str(t.trial_id) for t in interrupted)
-        print(f"lit_hpo: the previous run left trials {ids} running; they resume from their "
-              "checkpoints", flush=True)  # fmt: skip
 
-    task = TaskRef.of(task_function)
-    state = {"instances": Singleton.get_state()["instances"]}
-
-    def make_args(worker: int) -> WorkerArgs:
-        return WorkerArgs(
-            study_dir=str(study_dir),
-            worker=worker,
-            task=task,
-            hydra_context=hydra_context,
-            master_config=config,
-            base_overrides=base,
-            singleton_state=state,
-            env=worker_env(worker, gpus, per_trial),
-            threads=threads,
-            log_path=str(study_dir / "workers" / f"worker_{worker}.log"),
-            supervisor_pid=os.getpid(),
-        )
+    def opened() -> None:
+        write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
 
     try:
-        Supervisor(client, make_args, n_workers, make_progress(sys.stdout.isatty())).run()
+        run_study(study_dir, spec, job, devices_per_trial(config), opened)
+    except ValueError as err:  # settings that cannot run; nothing started
+        raise StudyConfigError(str(err)) from None
     except KeyboardInterrupt as stop:
         what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
         print(f"lit_hpo: {what}; rerun the same command to continue the study", flush=True)
         raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
-    except (JournalWriteError, JournalCorruptError) as error:
+    except (JournalWriteError, JournalCorruptError, TaskLoadError) as error:
         print(f"lit_hpo: the study stopped: {error}", file=sys.stderr, flush=True)
-        code = EXIT_UNWRITABLE if isinstance(error, JournalWriteError) else EXIT_CORRUPT
-        raise SystemExit(code) from None
+        raise SystemExit(exit_code(error)) from None
     finally:
         study = summarize(study_dir)
     if study is None:
         raise SystemExit(EXIT_CORRUPT)
     bad = misconfigured(study.state)
     if bad is not None:
-        last = (bad.error or "").strip().splitlines()[-1:] or [""]
-        print(f"lit_hpo: the study stopped after trial {bad.trial_id}, which could not "
-              f"report: {last[0]}", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"lit_hpo: {misconfigured_message(bad)}", file=sys.stderr, flush=True)
         raise SystemExit(1)
     return study
 
 
-def summarize(study_dir: Path) -> Any:
-    """Print the status table, utilization and best line, and write the figures. A
-    failure here (a full disk for the figures, say) is reported, and never masks how the
-    run itself ended. ``None`` when the journal cannot be replayed (said on stderr)."""
-    try:
-        study = load_study(study_dir)
-    except JournalCorruptError as error:
-        print(f"lit_hpo: no summary: {error}", file=sys.stderr, flush=True)
-        return None
-    print(study.status_table(), flush=True)
-    print(f"worker utilization {utilization(study.state, time.time()):.3f} "
-          "(busy trial time / (workers x wall time))", flush=True)  # fmt: skip
-    print(study.best_line(), flush=True)
-    from lit_hpo.plots import save_figures
-
-    try:
-        figures = save_figures(study)
-    except OSError as error:
-        print(f"lit_hpo: could not write the figures: {error}", file=sys.stderr, flush=True)
-    else:
-        print(f"figures: {', '.join(str(p) for p in figures)}", flush=True)
-    return study
+def exit_code(error: BaseException) -> int:
+    """The ``-m`` run's exit status for a study that stopped on ``error``."""
+    if isinstance(error, JournalWriteError):
+        return EXIT_UNWRITABLE
+    return EXIT_NO_TASK if isinstance(error, TaskLoadError) else EXIT_CORRUPT
 
 
 def run_rank(hydra_context: Any, task_function: Any, config: Any, arguments: list[str],

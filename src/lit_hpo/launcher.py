@@ -13,17 +13,95 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
+from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus, worker_env
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import may_start_trial
-from lit_hpo.progress import LiveProgress, Progress
+from lit_hpo.progress import LiveProgress, Progress, make_progress
+from lit_hpo.safefiles import open_to_others
+from lit_hpo.spec import StudySpec
 from lit_hpo.study import StudyClient
-from lit_hpo.worker import EXIT_CORRUPT, EXIT_UNWRITABLE, WorkerArgs, worker_main
+from lit_hpo.worker import (
+    EXIT_CORRUPT,
+    EXIT_NO_TASK,
+    EXIT_UNWRITABLE,
+    Job,
+    WorkerArgs,
+    worker_main,
+)
 
 SHUTDOWN_GRACE = 30.0  # seconds workers get to record an interrupted trial after Ctrl-C
+
+
+def run_study(
+    study_dir: Path,
+    spec: StudySpec,
+    job: Job,
+    per_trial: int = 1,
+    opened: Callable[[], None] | None = None,
+) -> None:
+    """Open (or continue) the study in ``study_dir`` and run its workers until the budget
+    is spent: what ``python train.py -m`` and :func:`lit_hpo.tune` share.
+
+    Args:
+        per_trial: devices (ranks) each trial uses; workers get groups of that many GPUs.
+        opened: called once the journal is open, before any worker starts.
+
+    Raises:
+        ValueError: settings that cannot run (a trial needing more GPUs than visible, a
+            journal written for other settings), before anything starts.
+        KeyboardInterrupt: Ctrl-C (:class:`Terminated` for SIGTERM), after the workers
+            recorded their trials as interrupted.
+        TaskLoadError, WorkersKeepDyingError, JournalWriteError, JournalCorruptError: the
+            study stopped; a rerun continues it once the cause is fixed.
+    """
+    import torch
+
+    gpus = visible_gpus(os.environ, torch.cuda.device_count())
+    cpus = os.cpu_count() or 1
+    n_workers = spec.n_workers or default_n_workers(gpus, cpus, per_trial)
+    threads = None if gpus else threads_per_worker(n_workers * per_trial, cpus)
+    client = StudyClient(study_dir, lock=spec.lock)
+    try:
+        interrupted = client.open(spec, n_workers)
+    except JournalCorruptError as error:
+        raise ValueError(str(error)) from None
+    if opened is not None:
+        opened()
+    for path in (study_dir, study_dir / "journal.jsonl"):
+        if open_to_others(path):
+            print(f"lit_hpo: warning: {path} is writable by every user; anyone on this "
+                  f"machine can then tamper with the study (chmod o-w {path})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    devices = f"GPUs {', '.join(gpus)}" if gpus else f"CPU, {threads} threads each"
+    print(
+        f"lit_hpo: study {study_dir}\n"
+        f"lit_hpo: {spec.scheduler.settings()}, {n_workers} workers ({devices}), budget "
+        f"{spec.budget.to_json()}",
+        flush=True,
+    )
+    if interrupted:
+        ids = ", ".join(str(t.trial_id) for t in interrupted)
+        print(f"lit_hpo: the previous run left trials {ids} running; they resume from their "
+              "checkpoints", flush=True)  # fmt: skip
+
+    def make_args(worker: int) -> WorkerArgs:
+        return WorkerArgs(
+            study_dir=str(study_dir),
+            worker=worker,
+            job=job,
+            env=worker_env(worker, gpus, per_trial),
+            threads=threads,
+            log_path=str(study_dir / "workers" / f"worker_{worker}.log"),
+            supervisor_pid=os.getpid(),
+        )
+
+    Supervisor(client, make_args, n_workers, make_progress(sys.stdout.isatty())).run()
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
@@ -43,8 +121,29 @@ class Terminated(KeyboardInterrupt):
     unlike a terminal's Ctrl-C it reached this process only, not the workers."""
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread for the block, so that a
+    terminated run shuts down like an interrupted one: workers record their trials as
+    interrupted (resumable), the table is printed, and the exit status is 143."""
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let shutdown finish
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class WorkersKeepDyingError(RuntimeError):
     """Workers crashed more often than the restart limit allows."""
+
+
+class TaskLoadError(RuntimeError):
+    """A worker cannot import the training function; no trial can run."""
 
 
 class Supervisor:
@@ -110,6 +209,14 @@ class Supervisor:
                         raise JournalWriteError(None, _last_line(self.make_args(worker).log_path))
                     if process.exitcode == EXIT_CORRUPT:
                         raise JournalCorruptError(_last_line(self.make_args(worker).log_path), 0)
+                    if process.exitcode == EXIT_NO_TASK:
+                        raise TaskLoadError(
+                            f"{_last_line(self.make_args(worker).log_path)}\nWorkers import "
+                            "the training function by its module: make that module importable "
+                            "from the study's working directory (install your package, or run "
+                            "from its directory), or define the function in the script or "
+                            "notebook that starts the study."
+                        )
                     self._bury(process)
                     if process.exitcode == 0:
                         continue

@@ -11,6 +11,9 @@ from lit_hpo.schedulers import Decision, Scheduler
 from lit_hpo.state import StudyState, Trial
 
 METRIC_NOT_LOGGED = "metric_not_logged"  # the reason of a trial whose metric never came
+NO_REPORT = "no_report"  # the reason of a trial that returned without reporting at all
+BAD_REPORT = "bad_report"  # lit_hpo.report was called with what the study cannot record
+MISCONFIGURED = (METRIC_NOT_LOGGED, NO_REPORT, BAD_REPORT)
 
 
 def time_exhausted(state: StudyState, now: float) -> bool:
@@ -20,12 +23,14 @@ def time_exhausted(state: StudyState, now: float) -> bool:
 
 def misconfigured(state: StudyState) -> Trial | None:
     """The trial showing that the study cannot work as configured: one failed because
-    the study's metric was never logged, before any trial ever reported. Every worker
+    the study's metric was never logged, because it returned without reporting (no
+    ``HPOCallback``, no ``lit_hpo.report``), or because ``lit_hpo.report`` refused its
+    arguments, before any trial ever reported. Every worker
     then stops starting trials (rather than fail trial after trial for the whole budget);
     the ``-m`` run exits non-zero with that trial's message."""
     if any(trial.reports for trial in state.trials):
         return None
-    return next((t for t in state.trials if t.reason == METRIC_NOT_LOGGED), None)
+    return next((t for t in state.trials if t.reason in MISCONFIGURED), None)
 
 
 def may_start_trial(state: StudyState, now: float, resuming: bool = False) -> bool:

@@ -16,6 +16,7 @@ from lit_hpo.study import JOURNAL_NAME, StudyClient
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 
 def _pandas() -> Any:
@@ -151,6 +152,19 @@ class Study:
     def best(self) -> Best | None:
         """The trial with the best reported value, its config and the value."""
         return best_report(self.state)
+
+    def plot(self) -> Figure:
+        """The incumbent trajectory: the best value so far over wall-clock time (what
+        Syne Tune's ``load_experiment(...).plot()`` draws)."""
+        from lit_hpo.plots import plot_incumbent
+
+        return plot_incumbent(self)
+
+    def plot_learning_curves(self) -> Figure:
+        """Every trial's reported values over wall-clock time, one colour per trial."""
+        from lit_hpo.plots import plot_learning_curves
+
+        return plot_learning_curves(self)
 
     def status_table(self) -> str:
         """The seeds' "tuning status" table, with the counts line under it."""

@@ -131,6 +131,36 @@ class Choice:
 Domain = Float | Int | Choice
 
 
+# Builders for a config space written in Python (lit_hpo.tune), named as in Syne Tune
+# and the textbook; each checks its range at once.
+def uniform(low: float, high: float) -> Float:
+    """A real number, uniform in ``[low, high]``."""
+    return Float(f"uniform({low!r}, {high!r})", low, high)
+
+
+def loguniform(low: float, high: float) -> Float:
+    """A positive real number, uniform in log space: ``loguniform(1e-2, 1)``."""
+    return Float(f"loguniform({low!r}, {high!r})", low, high, log=True)
+
+
+def randint(low: int, high: int) -> Int:
+    """An integer in ``[low, high]``, both ends included: ``randint(32, 256)``."""
+    return Int(f"randint({low!r}, {high!r})", low, high)
+
+
+def lograndint(low: int, high: int) -> Int:
+    """A positive integer in ``[low, high]``, uniform in log space."""
+    return Int(f"lograndint({low!r}, {high!r})", low, high, log=True)
+
+
+def choice(options: list[Value] | tuple[Value, ...]) -> Choice:
+    """One of ``options``: ``choice([64, 128, 256])``."""
+    if isinstance(options, (str, bytes)) or not hasattr(options, "__iter__"):
+        raise TypeError(f"choice() takes a list of options, such as choice([1, 2]), "
+                        f"but got {options!r}.")  # fmt: skip
+    return Choice("choice", tuple(options))
+
+
 def domain_from_json(name: str, spec: dict[str, Any]) -> Domain:
     """Build a domain from its JSON form (the inverse of ``Domain.to_json``).
 

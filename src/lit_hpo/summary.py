@@ -1,0 +1,42 @@
+"""What a run prints when it ends: the status table, utilization, the best line, the
+figures; shared by ``python train.py -m`` and :func:`lit_hpo.tune`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from lit_hpo.journal import JournalCorruptError
+from lit_hpo.results import Study, load_study, utilization
+from lit_hpo.state import Trial
+
+
+def summarize(study_dir: Path) -> Study | None:
+    """Print the status table, utilization and best line, and write the figures. A
+    failure here (a full disk for the figures, say) is reported, and never masks how the
+    run itself ended. ``None`` when the journal cannot be replayed (said on stderr)."""
+    try:
+        study = load_study(study_dir)
+    except JournalCorruptError as error:
+        print(f"lit_hpo: no summary: {error}", file=sys.stderr, flush=True)
+        return None
+    print(study.status_table(), flush=True)
+    print(f"worker utilization {utilization(study.state, time.time()):.3f} "
+          "(busy trial time / (workers x wall time))", flush=True)  # fmt: skip
+    print(study.best_line(), flush=True)
+    from lit_hpo.plots import save_figures
+
+    try:
+        figures = save_figures(study)
+    except OSError as error:
+        print(f"lit_hpo: could not write the figures: {error}", file=sys.stderr, flush=True)
+    else:
+        print(f"figures: {', '.join(str(p) for p in figures)}", flush=True)
+    return study
+
+
+def misconfigured_message(trial: Trial) -> str:
+    """Why a :func:`~lit_hpo.policy.misconfigured` study stopped: the trial's last line."""
+    last = (trial.error or "").strip().splitlines()[-1:] or [""]
+    return f"the study stopped after trial {trial.trial_id}, which could not report: {last[0]}"
