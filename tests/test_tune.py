@@ -99,8 +99,11 @@ def test_a_worker_that_cannot_import_the_function_stops_the_study(tmp_path: Path
         sys.path.remove(str(package))
     (package / "vanishing_module.py").unlink()  # importable here, not in a worker
     start = time.time()
-    with pytest.raises(TaskLoadError, match=r"(?s)vanishing_module\.train.*No module named "
-                                            r"'vanishing_module'.*make that module importable"):
+    with pytest.raises(
+        TaskLoadError,
+        match=r"(?s)vanishing_module\.train.*No module named "
+        r"'vanishing_module'.*make that module importable",
+    ):
         tune(vanishing_module.train, {"learning_rate": loguniform(0.01, 1), "max_epochs": 3},
              study_dir=tmp_path / "s", max_trials=10, **QUICK)  # fmt: skip
     assert time.time() - start < 60
@@ -120,18 +123,48 @@ def _lock_user() -> object:
 @pytest.mark.parametrize(
     "function, space, settings, error, message",
     [
-        (objectives.curve, SPACE, {"max_trial": 3}, ValueError,
-         r"unknown setting `max_trial`\. Did you mean `max_trials`\?"),
-        (objectives.curve, SPACE, {"max_trials": 0}, ValueError,
-         r"`max_trials` must be a positive integer"),
-        (objectives.curve, {"learning_rate": loguniform(1e-2, 1)}, {"max_trials": 3}, ValueError,
-         r"put a fixed max_epochs in the config space"),
-        (objectives.silent, SPACE, {"max_trials": 3}, TypeError,
-         r"does not take 'batch_size'.*named config"),
-        (objectives.curve, {**SPACE, "extra": 1}, {"max_trials": 3}, TypeError,
-         r"does not take 'extra'"),
-        (_lock_user(), {"learning_rate": loguniform(1e-2, 1), "max_epochs": 2}, {"max_trials": 3},
-         TypeError, r"cannot be sent to the worker processes.*inside it"),
+        (
+            objectives.curve,
+            SPACE,
+            {"max_trial": 3},
+            ValueError,
+            r"unknown setting `max_trial`\. Did you mean `max_trials`\?",
+        ),
+        (
+            objectives.curve,
+            SPACE,
+            {"max_trials": 0},
+            ValueError,
+            r"`max_trials` must be a positive integer",
+        ),
+        (
+            objectives.curve,
+            {"learning_rate": loguniform(1e-2, 1)},
+            {"max_trials": 3},
+            ValueError,
+            r"put a fixed max_epochs in the config space",
+        ),
+        (
+            objectives.silent,
+            SPACE,
+            {"max_trials": 3},
+            TypeError,
+            r"does not take 'batch_size'.*named config",
+        ),
+        (
+            objectives.curve,
+            {**SPACE, "extra": 1},
+            {"max_trials": 3},
+            TypeError,
+            r"does not take 'extra'",
+        ),
+        (
+            _lock_user(),
+            {"learning_rate": loguniform(1e-2, 1), "max_epochs": 2},
+            {"max_trials": 3},
+            TypeError,
+            r"cannot be sent to the worker processes.*inside it",
+        ),
     ],
     ids=["typo", "bad-value", "no-max-epochs", "signature", "extra-key", "unpicklable"],
 )
