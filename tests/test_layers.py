@@ -53,6 +53,10 @@ RULES = [
     ("lit_hpo.policy", ("lit_hpo.study", "os", "time", *PROCESSES, *FRAMEWORKS),
      "decisions are pure functions"),
     ("models", ("lit_hpo",), "models know no tuning"),
+    ("lit_hpo.worker", ("hydra", "omegaconf", "lit_hpo.hydra_job", "lit_hpo.function_job"),
+     "the worker loop knows a trial's job only through the Job seam"),
+    ("lit_hpo.function_job", ("hydra", "omegaconf", "lit_hpo.hydra_job"),
+     "a function trial needs no Hydra"),
 ]  # fmt: skip
 
 
@@ -83,3 +87,9 @@ def test_the_worker_runtime_loads_no_analysis_or_plotting_code() -> None:
     loaded = _loaded("lit_hpo.worker")
     analysis = ("lit_hpo.results", "lit_hpo.plots", "lit_hpo.progress", "pandas")
     assert not {m for m in loaded if _matches(m, analysis)}
+
+
+def test_tune_and_its_workers_load_no_hydra() -> None:
+    for module in ("lit_hpo.tuning", "lit_hpo.function_job", "lit_hpo.reporter"):
+        hydra = ("hydra", "omegaconf", "lit_hpo.hydra_sweep", "lit_hpo.hydra_job")
+        assert not {m for m in _loaded(module) if _matches(m, hydra)}, module
