@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from lit_hpo.records import Action, Status
 from lit_hpo.schedulers import Decision, Scheduler
 from lit_hpo.state import StudyState, Trial
 
@@ -61,10 +62,10 @@ def decide(
     3. a spent wall-clock budget stops every trial at its next report: ``budget``;
     4. otherwise the scheduler decides.
     """
-    if state.trials[trial_id].status != "running":
-        return Decision("stop", "ended")
+    if state.trials[trial_id].status != Status.RUNNING:
+        return Decision(Action.STOP, "ended")
     if not math.isfinite(value):
-        return Decision("stop", "nonfinite")
+        return Decision(Action.STOP, "nonfinite")
     if time_exhausted(state, now):
-        return Decision("stop", "budget")
+        return Decision(Action.STOP, "budget")
     return scheduler.decide(state, trial_id, epoch, value)

@@ -11,12 +11,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lit_hpo import records
 from lit_hpo.locks import KINDS
 from lit_hpo.overrides import parse_domain
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
 from lit_hpo.settings import DEFAULTS, KNOWN_KEYS
 from lit_hpo.space import Domain, space_to_json
-from lit_hpo.state import FORMAT_VERSION, RESERVED_PREFIXES
+from lit_hpo.state import RESERVED_PREFIXES
 
 # Header fields that define a study; a rerun into the same directory must match them.
 IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed", "lock")
@@ -70,17 +71,10 @@ class StudySpec:
     lease_seconds: float = DEFAULTS.lease_seconds  # a running attempt silent this long is lost
     lock: str = DEFAULTS.lock  # or "strict_soft" on shared filesystems (see lit_hpo.journal)
 
-    def session(self, now: float, n_workers: int, pid: int) -> dict[str, Any]:
+    def session(self, now: float, n_workers: int, pid: int) -> records.SessionRecord:
         """The ``session`` record: this run's operational settings."""
-        return {
-            "op": "session",
-            "time": now,
-            "n_workers": n_workers,
-            "budget": self.budget.to_json(),
-            "max_retries": self.max_retries,
-            "lease_seconds": self.lease_seconds,
-            "pid": pid,
-        }
+        return records.session(now, n_workers, self.budget.to_json(), self.max_retries,
+                               self.lease_seconds, pid)  # fmt: skip
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -93,10 +87,11 @@ class StudySpec:
             "lock": self.lock,
         }
 
-    def header(self, now: float) -> dict[str, Any]:
+    def header(self, now: float) -> records.StudyRecord:
+        """The ``study`` record: the journal's first line."""
         return {
-            "op": "study",
-            "format": FORMAT_VERSION,
+            "op": records.Op.STUDY,
+            "format": records.FORMAT_VERSION,
             "time": now,
             **self.identity(),
             "searcher": {"name": "random"},

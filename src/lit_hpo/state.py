@@ -23,13 +23,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lit_hpo.journal import Record, collector_paused
+from lit_hpo.records import (
+    ACCEPTS,
+    ACTIONS,
+    FORMAT_VERSION,
+    MOVES_TO,
+    STATUSES,
+    TERMINAL,
+    Op,
+    Status,
+)
 from lit_hpo.space import Domain, space_from_json
 
-FORMAT_VERSION = 1
-TERMINAL = ("completed", "stopped", "failed")
-STATUSES = ("running", "pending", "paused", *TERMINAL)
-DECISIONS = ("continue", "stop", "pause")
-_DECISIONS = frozenset(DECISIONS)
+__all__ = ["FORMAT_VERSION", "STATUSES", "TERMINAL", "InvalidRecordError", "StudyState", "Trial"]
+_DECISIONS = frozenset(ACTIONS)
 _NUMBERS = (int, float)
 RESERVED_PREFIXES = ("hpo.", "hydra.")  # config keys that can never be search dimensions
 
@@ -94,7 +101,7 @@ class Trial:
     worker: int  # the worker of the current (or last) attempt
     started: float
     pid: int | None = None
-    status: str = "running"
+    status: str = Status.RUNNING
     reports: list[Report] = field(default_factory=list)
     ended: float | None = None
     reason: str | None = None
@@ -152,7 +159,7 @@ class StudyState:
         """Raise :class:`InvalidRecordError` (naming what is wrong) if the record cannot
         follow the records replayed so far; changes nothing."""
         op = record.get("op")
-        if op == "report":  # by far the most frequent record
+        if op == Op.REPORT:  # by far the most frequent record
             self._check_report(record)
         elif op not in _CHECKS:
             raise InvalidRecordError(
@@ -166,84 +173,86 @@ class StudyState:
         """Fold one record into the state, or raise :class:`InvalidRecordError` without
         changing the state when the record cannot be replayed."""
         op = record.get("op")
-        if op == "report":  # the hot path of a replay: one call less
+        if op == Op.REPORT:  # the hot path of a replay: one call less
             self._check_report(record)
         else:
             self.check(record)
         self.n_records += 1
-        if op == "study":
-            self.header = record
-            self.sign = -1.0 if record.get("mode") == "max" else 1.0
-            return
-        if op == "session":
-            if self.sessions:  # attempts the last run left open ended with it, not later
-                for trial in self.running():
-                    if trial.segments and trial.segments[-1].end is None:
-                        trial.segments[-1].end = self.sessions[-1][1]
-            self.sessions.append([record["time"], record["time"], record.get("n_workers", 1)])
-            self.budget = record.get("budget") or {}
-            self.session_settings = record
-            return
-        if self.sessions:
+        if op != Op.STUDY and op != Op.SESSION and self.sessions:
             session = self.sessions[-1]
             if record["time"] > session[1]:
                 session[1] = record["time"]
-        if op == "report":
-            self._apply_report(record)
-        elif op == "claim":
-            trial = Trial(
-                record["trial"],
-                record["config"],
-                record["worker"],
-                record["time"],
-                record.get("pid"),
-            )
-            trial.last_seen = record["time"]
-            trial.segments.append(Segment(0, record["worker"], record["time"]))
-            trial.bracket = record.get("bracket")
-            if trial.bracket is None:
-                self.unbracketed += 1
-            self.trials.append(trial)
-            self._ids["running"].add(trial.trial_id)
-        elif op == "resume":
-            trial = self.trials[record["trial"]]
-            self._move(trial, "running")
-            trial.reason = None
-            trial.attempt, trial.worker, trial.pid = (
-                record["attempt"],
-                record["worker"],
-                record.get("pid"),
-            )
-            trial.last_seen = record["time"]
-            trial.segments.append(Segment(record["attempt"], record["worker"], record["time"]))
-        elif op == "heartbeat":
-            self.trials[record["trial"]].last_seen = record["time"]
-        elif op == "pause":
-            trial = self.trials[record["trial"]]
-            self._move(trial, "paused")
-            trial.reason = record.get("reason")
-            trial.segments[-1].end, trial.segments[-1].outcome = record["time"], "paused"
-            if trial.reports and trial.reports[-1].value is not None:
-                heap = self._paused.setdefault(trial.last_epoch, [])
-                heapq.heappush(heap, (self.sign * trial.reports[-1].value, trial.trial_id))
-        elif op == "lost":
-            trial = self.trials[record["trial"]]
-            self._move(trial, "pending")
-            trial.reason = record.get("reason")
-            trial.losses += 1
+        _APPLY[op](self, record)  # type: ignore[index]
+
+    # Folds: one per op, run after the record's check passed.
+
+    def _apply_study(self, record: Record) -> None:
+        self.header = record
+        self.sign = -1.0 if record.get("mode") == "max" else 1.0
+
+    def _apply_session(self, record: Record) -> None:
+        if self.sessions:  # attempts the last run left open ended with it, not later
+            for trial in self.running():
+                if trial.segments and trial.segments[-1].end is None:
+                    trial.segments[-1].end = self.sessions[-1][1]
+        self.sessions.append([record["time"], record["time"], record.get("n_workers", 1)])
+        self.budget = record.get("budget") or {}
+        self.session_settings = record
+
+    def _apply_claim(self, record: Record) -> None:
+        trial = Trial(record["trial"], record["config"], record["worker"], record["time"],
+                      record.get("pid"))  # fmt: skip
+        trial.last_seen = record["time"]
+        trial.segments.append(Segment(0, record["worker"], record["time"]))
+        trial.bracket = record.get("bracket")
+        if trial.bracket is None:
+            self.unbracketed += 1
+        self.trials.append(trial)
+        self._ids[MOVES_TO[Op.CLAIM]].add(trial.trial_id)
+
+    def _apply_resume(self, record: Record) -> None:
+        trial = self.trials[record["trial"]]
+        self._move(trial, MOVES_TO[Op.RESUME])
+        trial.reason = None
+        trial.attempt, trial.worker, trial.pid = (
+            record["attempt"],
+            record["worker"],
+            record.get("pid"),
+        )
+        trial.last_seen = record["time"]
+        trial.segments.append(Segment(record["attempt"], record["worker"], record["time"]))
+
+    def _apply_heartbeat(self, record: Record) -> None:
+        self.trials[record["trial"]].last_seen = record["time"]
+
+    def _apply_pause(self, record: Record) -> None:
+        trial = self.trials[record["trial"]]
+        self._move(trial, MOVES_TO[Op.PAUSE])
+        trial.reason = record.get("reason")
+        trial.segments[-1].end, trial.segments[-1].outcome = record["time"], Status.PAUSED
+        if trial.reports and trial.reports[-1].value is not None:
+            heap = self._paused.setdefault(trial.last_epoch, [])
+            heapq.heappush(heap, (self.sign * trial.reports[-1].value, trial.trial_id))
+
+    def _apply_lost(self, record: Record) -> None:
+        trial = self.trials[record["trial"]]
+        self._move(trial, MOVES_TO[Op.LOST])
+        trial.reason = record.get("reason")
+        trial.losses += 1
+        segment = trial.segments[-1]
+        segment.end = record["time"] if segment.end is None else segment.end
+        segment.outcome = "lost"
+
+    def _apply_end(self, record: Record) -> None:
+        trial = self.trials[record["trial"]]
+        self._move(trial, record["status"])
+        trial.ended = record["time"]
+        trial.reason = record.get("reason")
+        trial.error = record.get("error")
+        if trial.segments and trial.segments[-1].outcome is None:
             segment = trial.segments[-1]
             segment.end = record["time"] if segment.end is None else segment.end
-            segment.outcome = "lost"
-        elif op == "end":
-            trial = self.trials[record["trial"]]
-            self._move(trial, record["status"])
-            trial.ended = record["time"]
-            trial.reason = record.get("reason")
-            trial.error = record.get("error")
-            if trial.segments and trial.segments[-1].outcome is None:
-                segment = trial.segments[-1]
-                segment.end = record["time"] if segment.end is None else segment.end
-                segment.outcome = record["status"]
+            segment.outcome = record["status"]
 
     # Checks: one per op, run before the record changes anything.
 
@@ -292,9 +301,10 @@ class StudyState:
         if self.header is None:
             raise InvalidRecordError("the journal does not start with a header ('study' record)")
 
-    def _trial(self, record: Record, statuses: tuple[str, ...] = ("running",)) -> Trial:
-        """The record's trial, which must exist and be in one of ``statuses``; for a
-        running trial, the record's attempt must be the current one."""
+    def _trial(self, record: Record) -> Trial:
+        """The record's trial, which must exist and have a status that accepts the
+        record's op (:data:`lit_hpo.records.ACCEPTS`); the record's attempt must be the
+        trial's current one (the next one for a ``resume``)."""
         self._header_first()
         trial_id = record.get("trial")
         if type(trial_id) is not int or not 0 <= trial_id < len(self.trials):
@@ -303,6 +313,7 @@ class StudyState:
             )
         trial = self.trials[trial_id]
         _time(record, self.not_after)
+        statuses = sorted(ACCEPTS[record["op"]])
         if trial.status not in statuses:
             raise InvalidRecordError(
                 f"trial {trial_id} is {trial.status}; a {record['op']!r} record needs it "
@@ -344,7 +355,7 @@ class StudyState:
                 )
 
     def _check_resume(self, record: Record) -> None:
-        self._trial(record, ("pending", "paused"))
+        self._trial(record)
         _int(record, "worker")
         if "from_epoch" in record:
             _int(record, "from_epoch")
@@ -353,7 +364,7 @@ class StudyState:
         self._trial(record)
 
     def _check_end(self, record: Record) -> None:
-        self._trial(record, ("running", "pending", "paused"))
+        self._trial(record)
         if record.get("status") not in TERMINAL:
             raise InvalidRecordError(
                 f"its status is {record.get('status')!r}, not one of {', '.join(TERMINAL)}"
@@ -369,7 +380,7 @@ class StudyState:
             epoch, value = record.get("epoch"), record.get("value")
             attempt = record.get("attempt", trial.attempt)
             if (
-                trial.status == "running"
+                trial.status == Status.RUNNING
                 and (type(time_) is float or type(time_) is int)
                 and -math.inf < time_ <= (self.not_after or math.inf)
                 and type(epoch) is int
@@ -393,9 +404,9 @@ class StudyState:
         value = record.get("value")
         if value is not None and (type(value) not in (int, float) or not math.isfinite(value)):
             raise InvalidRecordError(f"its value is {value!r}, not a finite number or null")
-        if record.get("decision") not in DECISIONS:
+        if record.get("decision") not in _DECISIONS:
             raise InvalidRecordError(
-                f"its decision is {record.get('decision')!r}, not one of {', '.join(DECISIONS)}"
+                f"its decision is {record.get('decision')!r}, not one of {', '.join(ACTIONS)}"
             )
 
     def _apply_report(self, record: Record) -> None:
@@ -460,7 +471,7 @@ class StudyState:
         return [self.trials[i] for i in sorted(self._ids[status])]
 
     def running(self) -> list[Trial]:
-        return self.with_status("running")
+        return self.with_status(Status.RUNNING)
 
     def counts(self) -> dict[str, int]:
         """Trials per status, every status present (zero when none)."""
@@ -468,7 +479,7 @@ class StudyState:
 
     def pending(self) -> list[Trial]:
         """Trials waiting to be resumed, oldest first."""
-        return self.with_status("pending")
+        return self.with_status(Status.PENDING)
 
     def best_paused(self, epoch: int) -> tuple[float, int] | None:
         """``(value, trial id)`` of the best trial paused at rung ``epoch`` (value signed
@@ -476,7 +487,7 @@ class StudyState:
         heap = self._paused.get(epoch, [])
         while heap:
             trial = self.trials[heap[0][1]]
-            if trial.status == "paused" and trial.last_epoch == epoch:
+            if trial.status == Status.PAUSED and trial.last_epoch == epoch:
                 return heap[0]
             heapq.heappop(heap)  # it was promoted (or ended) since
         return None
@@ -491,14 +502,27 @@ class StudyState:
         return past + max(0.0, now - self.sessions[-1][0])
 
 
+# One check and one fold per op: the schema's ops (lit_hpo.records.Op), nothing else.
 _CHECKS = {
-    "study": StudyState._check_study,
-    "session": StudyState._check_session,
-    "claim": StudyState._check_claim,
-    "resume": StudyState._check_resume,
-    "heartbeat": StudyState._check_running,
-    "pause": StudyState._check_running,
-    "lost": StudyState._check_running,
-    "end": StudyState._check_end,
-    "report": StudyState._check_report,
+    Op.STUDY: StudyState._check_study,
+    Op.SESSION: StudyState._check_session,
+    Op.CLAIM: StudyState._check_claim,
+    Op.RESUME: StudyState._check_resume,
+    Op.HEARTBEAT: StudyState._check_running,
+    Op.PAUSE: StudyState._check_running,
+    Op.LOST: StudyState._check_running,
+    Op.END: StudyState._check_end,
+    Op.REPORT: StudyState._check_report,
 }
+_APPLY = {
+    Op.STUDY: StudyState._apply_study,
+    Op.SESSION: StudyState._apply_session,
+    Op.CLAIM: StudyState._apply_claim,
+    Op.RESUME: StudyState._apply_resume,
+    Op.HEARTBEAT: StudyState._apply_heartbeat,
+    Op.PAUSE: StudyState._apply_pause,
+    Op.LOST: StudyState._apply_lost,
+    Op.END: StudyState._apply_end,
+    Op.REPORT: StudyState._apply_report,
+}
+assert set(_CHECKS) == set(_APPLY) == set(Op), "every op has a check and a fold"

@@ -9,7 +9,6 @@ every earlier decision produced.
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
@@ -19,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lit_hpo import records
 from lit_hpo.journal import Journal, JournalCorruptError, Record
 from lit_hpo.policy import decide, may_start_trial
+from lit_hpo.records import Action, Op, Status
 from lit_hpo.schedulers import CONTINUE, Decision, Scheduler, make_scheduler
 from lit_hpo.searcher import config_for
 from lit_hpo.settings import DEFAULTS
@@ -38,13 +39,6 @@ def header_lock(path: Path) -> str:
         return str(json.loads(first).get("lock", "flock")) if first.endswith(b"\n") else "flock"
     except (OSError, ValueError, AttributeError, RecursionError):
         return "flock"
-
-
-def encode_value(value: float) -> dict[str, Any]:
-    """A metric value as strict-JSON fields: non-finite values become ``null`` + ``raw``."""
-    if math.isfinite(value):
-        return {"value": value}
-    return {"value": None, "raw": str(value)}  # "nan", "inf" or "-inf"
 
 
 class StudyClient:
@@ -84,15 +78,15 @@ class StudyClient:
             return self._refresh()
 
     def _refresh(self) -> StudyState:
-        records, end = self.journal.read(self._offset)
+        batch, end = self.journal.read(self._offset)
         self.state.not_after = self._clock() + CLOCK_SKEW
         try:
-            self.state.apply_all(records)
+            self.state.apply_all(batch)
         except InvalidRecordError as err:
             index = err.index or 0
             line, offset = self.journal.locate(self._offset, index)
             self._offset = offset  # the records before it are in the state
-            path, op = self.journal.path, records[index].get("op")
+            path, op = self.journal.path, batch[index].get("op")
             raise JournalCorruptError(
                 f"{path} line {line} (byte offset {offset}): the {op!r} record cannot be "
                 f"replayed: {err}. The study stops here rather than trust it: "
@@ -191,31 +185,13 @@ class StudyClient:
                 trial = pending[0] if pending else state.trials[promoted]  # type: ignore[index]
                 config = self._checked_config(trial)
                 attempt = trial.attempt + 1
-                self._append(
-                    {
-                        "op": "resume",
-                        "trial": trial.trial_id,
-                        "attempt": attempt,
-                        "worker": worker,
-                        "pid": os.getpid(),
-                        "from_epoch": trial.last_epoch,
-                        "time": now,
-                    }
-                )
+                self._append(records.resume(trial.trial_id, attempt, worker, os.getpid(),
+                                            trial.last_epoch, now))  # fmt: skip
                 return Claim(self.state.trials[trial.trial_id], attempt, trial.last_epoch, config)
             trial_id = len(state.trials)
             config = self.config_of(trial_id)
-            self._append(
-                {
-                    "op": "claim",
-                    "trial": trial_id,
-                    "worker": worker,
-                    "pid": os.getpid(),
-                    "config": config,
-                    "time": now,
-                    **self.scheduler.claim_fields(trial_id),
-                }
-            )
+            bracket = self.scheduler.claim_fields(trial_id).get("bracket")
+            self._append(records.claim(trial_id, worker, os.getpid(), config, now, bracket))
             return Claim(self.state.trials[trial_id], 0, 0, config)
 
     def config_of(self, trial_id: int) -> dict[str, Any]:
@@ -251,10 +227,10 @@ class StudyClient:
         with self._locked() as state:
             trial = state.trials[trial_id]
             if trial.status in TERMINAL:
-                return Decision("stop", "ended")
-            if trial.status != "running" or attempt != trial.attempt:
-                return Decision("stop", "stale")
-            if trial.status == "running" and epoch <= trial.last_epoch:
+                return Decision(Action.STOP, "ended")
+            if not records.may_write(Op.REPORT, trial.status, trial.attempt, attempt):
+                return Decision(Action.STOP, "stale")
+            if epoch <= trial.last_epoch:
                 earlier = next(r for r in trial.reports if r.epoch >= epoch)
                 return (
                     Decision(earlier.decision, earlier.reason)
@@ -265,75 +241,46 @@ class StudyClient:
             decision = decide(self.scheduler, state, trial_id, epoch, value, now)
             if decision.reason == "ended":
                 return decision
-            self._append(
-                {
-                    "op": "report",
-                    "trial": trial_id,
-                    "attempt": attempt,
-                    "epoch": epoch,
-                    **encode_value(value),
-                    "decision": decision.action,
-                    "reason": decision.reason,
-                    "worker": trial.worker,
-                    "time": now,
-                }
-            )
+            self._append(records.report(trial_id, attempt, epoch, value, decision.action,
+                                        decision.reason, trial.worker, now))  # fmt: skip
             return decision
 
     def heartbeat(self, trial_id: int, attempt: int) -> bool:
         """Renew the lease of a running attempt; ``False`` if it is no longer current."""
         with self._locked() as state:
             trial = state.trials[trial_id]
-            if trial.status != "running" or trial.attempt != attempt:
+            if not records.may_write(Op.HEARTBEAT, trial.status, trial.attempt, attempt):
                 return False
-            self._append(
-                {"op": "heartbeat", "trial": trial_id, "attempt": attempt, "time": self._clock()}
-            )
+            self._append(records.heartbeat(trial_id, attempt, self._clock()))
             return True
 
     def pause(self, trial_id: int, attempt: int) -> None:
         """The attempt ended because the scheduler paused the trial at a rung."""
         with self._locked() as state:
             trial = state.trials[trial_id]
-            if trial.status != "running" or trial.attempt != attempt:
+            if not records.may_write(Op.PAUSE, trial.status, trial.attempt, attempt):
                 return
-            self._append(
-                {
-                    "op": "pause",
-                    "trial": trial_id,
-                    "attempt": attempt,
-                    "reason": "rung",
-                    "time": self._clock(),
-                }
-            )
+            self._append(records.pause(trial_id, attempt, "rung", self._clock()))
 
     def lose(self, trial_id: int, attempt: int, reason: str) -> None:
         """The attempt's worker is gone: the trial waits to be resumed, or fails once it
         has been lost more than ``max_retries`` times. No-op for a stale attempt."""
         with self._locked() as state:
             trial = state.trials[trial_id]
-            if trial.status != "running" or trial.attempt != attempt:
+            if not records.may_write(Op.LOST, trial.status, trial.attempt, attempt):
                 return
             retries = int(self.state.session_settings.get("max_retries", DEFAULTS.max_retries))
             if trial.losses >= retries:
                 self.end(
                     trial_id,
-                    "failed",
+                    Status.FAILED,
                     reason,
                     f"attempt {attempt} was lost ({reason}) and the trial has used its "
                     f"{retries} retries (hpo.max_retries)",
                     attempt,
                 )
                 return
-            self._append(
-                {
-                    "op": "lost",
-                    "trial": trial_id,
-                    "attempt": attempt,
-                    "reason": reason,
-                    "time": self._clock(),
-                }
-            )
+            self._append(records.lost(trial_id, attempt, reason, self._clock()))
 
     def end(
         self,
@@ -348,23 +295,10 @@ class StudyClient:
         attempt, declared lost meanwhile, never ends the trial)."""
         with self._locked() as state:
             trial = state.trials[trial_id]
-            if trial.status in TERMINAL:
-                return
-            if attempt is not None and (trial.status != "running" or trial.attempt != attempt):
-                return
-            record: dict[str, Any] = {
-                "op": "end",
-                "trial": trial_id,
-                "status": status,
-                "time": self._clock(),
-            }
-            if attempt is not None:
-                record["attempt"] = attempt
-            if reason:
-                record["reason"] = reason
-            if error:
-                record["error"] = error[-4000:]
-            self._append(record)
+            if not records.may_write(Op.END, trial.status, trial.attempt, attempt):
+                return  # ended already, or a stale attempt
+            self._append(records.end(trial_id, Status(status), self._clock(), attempt, reason,
+                                     error))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Protocol
 from lit_hpo import checkpoints
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import BAD_REPORT, METRIC_NOT_LOGGED, NO_REPORT
+from lit_hpo.records import Action, Status
 from lit_hpo.safefiles import open_append, real_directory
 from lit_hpo.settings import DEFAULTS
 from lit_hpo.state import Trial
@@ -98,11 +99,11 @@ def _redirect_output(path: str) -> None:
 def trial_outcome(trial: Trial, metric: str) -> tuple[str, str | None, str | None]:
     """How a trial that returned normally ended: ``(status, reason, error)``."""
     if not trial.reports:
-        return "failed", NO_REPORT, NO_REPORT_MESSAGE.format(metric=metric)
+        return Status.FAILED, NO_REPORT, NO_REPORT_MESSAGE.format(metric=metric)
     last = trial.reports[-1]
-    if last.decision == "stop":
-        return "stopped", last.reason, None
-    return "completed", None, None
+    if last.decision == Action.STOP:
+        return Status.STOPPED, last.reason, None
+    return Status.COMPLETED, None, None
 
 
 class Heartbeat:
@@ -146,7 +147,7 @@ def run_trial(args: WorkerArgs, client: StudyClient, run: Runner, claim: Claim) 
         reported = [(r.epoch, r.attempt) for r in trial.reports]
         resume = checkpoints.resume_point(args.study_dir, trial.trial_id, reported)
     except FileNotFoundError as err:
-        client.end(trial.trial_id, "failed", "no_checkpoint", str(err), claim.attempt)
+        client.end(trial.trial_id, Status.FAILED, "no_checkpoint", str(err), claim.attempt)
         return
     try:
         with Heartbeat(client, trial.trial_id, claim.attempt, lease / 3):
@@ -156,13 +157,13 @@ def run_trial(args: WorkerArgs, client: StudyClient, run: Runner, claim: Claim) 
         raise
     header = client.header
     current = client.refresh().trials[trial.trial_id]
-    if current.status != "running" or current.attempt != claim.attempt:
+    if current.status != Status.RUNNING or current.attempt != claim.attempt:
         return  # this attempt was declared lost meanwhile; the trial's next attempt ends it
     if result.error is not None:
         reason = _REASONS.get(result.kind or "", "error")
-        client.end(trial.trial_id, "failed", reason, result.error, claim.attempt)
+        client.end(trial.trial_id, Status.FAILED, reason, result.error, claim.attempt)
         print(result.error, file=sys.stderr, flush=True)
-    elif current.last_decision == "pause":
+    elif current.last_decision == Action.PAUSE:
         client.pause(trial.trial_id, claim.attempt)
         return  # keep its checkpoints: it may be promoted
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lit_hpo.records import Action
 from lit_hpo.schedulers.base import CONTINUE, Decision
 from lit_hpo.schedulers.rungs import continues_at_rung, is_rung
 from lit_hpo.state import StudyState
@@ -53,7 +54,7 @@ class ASHA:
         others = state.rung(epoch)
         if continues_at_rung(state.sign * value, others, self.reduction_factor):
             return CONTINUE
-        return Decision("stop", "rung")
+        return Decision(Action.STOP, "rung")
 
     def settings(self) -> dict[str, object]:
         return {

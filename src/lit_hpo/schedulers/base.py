@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from lit_hpo.records import Action
 from lit_hpo.state import StudyState
 
 
 @dataclass(frozen=True)
 class Decision:
-    """``action`` is ``"continue"``, ``"stop"`` or ``"pause"`` (the trainer stops either
-    way; a paused trial may be promoted and resumed later); ``reason`` says why
+    """``action`` is an :class:`~lit_hpo.records.Action`: continue, stop or pause (the
+    trainer stops either way; a paused trial may be promoted and resumed later); ``reason`` says why
     (``"rung"``, ``"budget"``, ``"nonfinite"``, ``"ended"``, ``"stale"``)."""
 
     action: str
@@ -20,10 +21,10 @@ class Decision:
     @property
     def stop(self) -> bool:
         """Whether the trainer must stop now."""
-        return self.action in ("stop", "pause")
+        return self.action in (Action.STOP, Action.PAUSE)
 
 
-CONTINUE = Decision("continue")
+CONTINUE = Decision(Action.CONTINUE)
 
 
 class Scheduler(Protocol):

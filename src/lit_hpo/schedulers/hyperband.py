@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lit_hpo.records import Action
 from lit_hpo.schedulers.asha import ASHA
 from lit_hpo.schedulers.base import CONTINUE, Decision
 from lit_hpo.schedulers.rungs import continues_at_rung, is_rung, rung_levels
@@ -98,7 +99,7 @@ class Hyperband:
             others = self._others(state, trial_id, bracket, epoch)
         if continues_at_rung(state.sign * value, others, self.reduction_factor):
             return CONTINUE
-        return Decision("stop", "rung")
+        return Decision(Action.STOP, "rung")
 
     def _others(self, state: StudyState, trial_id: int, bracket: int, epoch: int) -> list[float]:
         others: list[float] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lit_hpo.records import Action
 from lit_hpo.schedulers.asha import ASHA
 from lit_hpo.schedulers.base import CONTINUE, Decision
 from lit_hpo.schedulers.rungs import is_rung, rung_levels
@@ -50,7 +51,7 @@ class PromotionASHA:
 
     def decide(self, state: StudyState, trial_id: int, epoch: int, value: float) -> Decision:
         if is_rung(epoch, self.grace_period, self.reduction_factor, self.max_epochs):
-            return Decision("pause", "rung")
+            return Decision(Action.PAUSE, "rung")
         return CONTINUE
 
     def claim_fields(self, trial_id: int) -> dict[str, int]:
