@@ -99,6 +99,10 @@ def test_a_worker_that_cannot_import_the_function_stops_the_study(tmp_path: Path
         sys.path.remove(str(package))
     (package / "vanishing_module.py").unlink()  # importable here, not in a worker
     start = time.time()
+    # A thread runs, as in a notebook kernel: workers then come from the fork server,
+    # which has to import the function (a worker forked from here would inherit it).
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, daemon=True).start()
     with pytest.raises(
         TaskLoadError,
         match=r"(?s)vanishing_module\.train.*No module named "
@@ -106,6 +110,7 @@ def test_a_worker_that_cannot_import_the_function_stops_the_study(tmp_path: Path
     ):
         tune(vanishing_module.train, {"learning_rate": loguniform(0.01, 1), "max_epochs": 3},
              study_dir=tmp_path / "s", max_trials=10, **QUICK)  # fmt: skip
+    stop.set()
     assert time.time() - start < 60
     assert lit_hpo.load_study(tmp_path / "s").state.trials == []
 

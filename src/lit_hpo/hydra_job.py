@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.types import HydraContext
+from omegaconf import DictConfig
+
 from lit_hpo.compose import TrialComposer
 from lit_hpo.context import TrialContext, trial_context
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
@@ -42,10 +45,13 @@ class TaskRef:
 
     def resolve(self) -> Callable[..., Any]:
         if self.module == "__main__":
-            # A worker (forked from the fork server, or spawned) has the parent's script
-            # imported as ``__mp_main__``; reuse it rather than executing it a second time.
-            module = sys.modules.get("__mp_main__")
-            if module is None or getattr(module, "__file__", None) != self.file:
+            # A worker forked from the ``-m`` process has the script as ``__main__``; one
+            # from the fork server (or spawned) has it imported as ``__mp_main__``; reuse
+            # it rather than executing it a second time.
+            loaded = (sys.modules.get("__main__"), sys.modules.get("__mp_main__"))
+            module = next((m for m in loaded if getattr(m, "__file__", None) == self.file),
+                          None)  # fmt: skip
+            if module is None:
                 if self.file is None:
                     raise RuntimeError("cannot locate the task function's script")
                 spec = importlib.util.spec_from_file_location("_lit_hpo_task", self.file)
@@ -69,8 +75,8 @@ class HydraJob:
     """What a worker needs to run trials as Hydra jobs; sent to it once, at start."""
 
     task: TaskRef
-    hydra_context: Any
-    master_config: Any
+    hydra_context: HydraContext
+    master_config: DictConfig
     base_overrides: list[str]
     singleton_state: Any  # Hydra's singletons without the OmegaConf resolvers
 
@@ -99,7 +105,7 @@ class HydraJob:
 
 
 def _run_job(
-    hydra_context: Any,
+    hydra_context: HydraContext,
     task: Callable[..., Any],
     compose: TrialComposer,
     client: StudyClient,

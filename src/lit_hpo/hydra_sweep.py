@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import CompactHydraException
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
 
 from lit_hpo.compose import format_override
 from lit_hpo.hydra_job import HydraJob, TaskRef
@@ -68,7 +70,8 @@ def split_overrides(hpo: dict[str, Any], overrides: list[Any]) -> tuple[dict[str
     return hpo, base
 
 
-def _check_trial_config(hydra_context: Any, config: Any, base: list[str], spec: StudySpec) -> None:
+def _check_trial_config(hydra_context: HydraContext, config: DictConfig, base: list[str],
+                        spec: StudySpec) -> None:  # fmt: skip
     """Compose trial 0's config now, so a key the config lacks fails before any worker."""
     sample = suggest(spec.space, spec.points_to_evaluate, spec.seed, 0)
     overrides = base + [format_override(key, value) for key, value in sample.items()]
@@ -121,7 +124,8 @@ def _count(value: Any) -> int:
     return 1
 
 
-def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: list[str]) -> Any:
+def run_sweep(hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig,
+              arguments: list[str]) -> Any:  # fmt: skip
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
@@ -167,8 +171,8 @@ def run_sweep(hydra_context: Any, task_function: Any, config: Any, arguments: li
         return _run(hydra_context, task_function, config, spec, base, study_dir)
 
 
-def _run(hydra_context: Any, task_function: Any, config: Any, spec: StudySpec, base: list[str],
-         study_dir: Path) -> Any:  # fmt: skip
+def _run(hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig,
+         spec: StudySpec, base: list[str], study_dir: Path) -> Any:  # fmt: skip
     from hydra.core.singleton import Singleton
     from omegaconf import OmegaConf
 
@@ -212,8 +216,8 @@ def exit_code(error: BaseException) -> int:
     return EXIT_NO_TASK if isinstance(error, TaskLoadError) else EXIT_CORRUPT
 
 
-def run_rank(hydra_context: Any, task_function: Any, config: Any, arguments: list[str],
-             trial: Any) -> None:  # fmt: skip
+def run_rank(hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig,
+             arguments: list[str], trial: Any) -> None:  # fmt: skip
     """An extra rank of a running trial, never a study: Lightning's ``ddp`` launcher re-ran
     this command with the trial's environment and ``LOCAL_RANK``. Run that trial's job:
     its configuration recomputed from the study's header, its directory, its attempt.

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
@@ -101,19 +102,36 @@ def run_study(
             supervisor_pid=os.getpid(),
         )
 
-    Supervisor(client, make_args, n_workers, make_progress(sys.stdout.isatty())).run()
+    progress = make_progress(sys.stdout.isatty())
+    Supervisor(client, make_args, n_workers, progress, gpus=bool(gpus)).run()
 
 
-def worker_context() -> multiprocessing.context.BaseContext:
-    """How worker processes start: forked from a fork server that imported the training
-    script (torch, Lightning, Hydra) once. A worker, and a replacement for one that died,
-    is then ready in a fraction of a second rather than after a fresh interpreter's
-    imports (~4 s here, paid by every worker at once). The server is a clean,
-    single-threaded process that never touches CUDA, so forking it is safe, unlike
-    forking this process; each worker still sets its own CUDA_VISIBLE_DEVICES."""
+def worker_context(gpus: bool) -> multiprocessing.context.BaseContext:
+    """How a worker process starts.
+
+    Forked from this process, when that is safe: no GPU is in use and no other Python
+    thread runs in this process (nor has the ``-m`` process run a torch operation). It has
+    imported the training script, torch and Lightning already, so a worker is ready at
+    once. This is the ``-m`` process on a CPU machine before the live panel starts.
+
+    Otherwise from a fork server, a clean single-threaded process that imports the
+    training script, torch and Lightning once (~4 s here) and never touches CUDA: with
+    GPUs (this process asked CUDA how many there are, and CUDA does not survive a fork),
+    in a notebook (its kernel runs threads), and for a worker replaced while the live
+    panel's thread runs. Each worker sets its own ``CUDA_VISIBLE_DEVICES``.
+    """
+    if not gpus and single_threaded():
+        return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["__main__", "torch", "lightning"])
     return context
+
+
+def single_threaded() -> bool:
+    """Whether no Python thread but this one runs (the live panel, a notebook kernel's
+    threads, a user's). Native pools that importing numpy or scipy starts (OpenBLAS's)
+    are not counted: the fork server has the same ones, and they survive a fork."""
+    return threading.active_count() == 1
 
 
 class Terminated(KeyboardInterrupt):
@@ -155,6 +173,7 @@ class Supervisor:
     max_restarts: how many crashed workers are replaced before giving up
         (default: ``3 * n_workers``).
     poll: seconds between checks.
+    gpus: whether workers use GPUs (see :func:`worker_context`).
     """
 
     def __init__(
@@ -165,6 +184,7 @@ class Supervisor:
         progress: Progress | LiveProgress | None = None,
         max_restarts: int | None = None,
         poll: float = 0.5,
+        gpus: bool = False,
     ) -> None:
         self.client = client
         self.make_args = make_args
@@ -173,10 +193,10 @@ class Supervisor:
         self.max_restarts = 3 * n_workers if max_restarts is None else max_restarts
         self.poll = poll
         self.restarts = 0
-        self._context = worker_context()
+        self.gpus = gpus
 
     def _start(self, worker: int) -> BaseProcess:
-        process = self._context.Process(
+        process = worker_context(self.gpus).Process(
             target=worker_main, args=(self.make_args(worker),), name=f"lit_hpo-worker-{worker}"
         )
         process.start()

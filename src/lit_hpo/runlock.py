@@ -1,5 +1,7 @@
-"""One ``-m`` run per study: the supervisor holds an exclusive ``flock`` on
-``<study dir>/run.lock`` for the whole run.
+"""One ``-m`` run per study: the supervisor holds an exclusive POSIX record lock
+(``fcntl.lockf``) on ``<study dir>/run.lock`` for the whole run. Unlike ``flock``, it is
+not inherited by forked children: workers forked from the supervisor never keep it held
+after the supervisor has died.
 
 A second run on the same study directory would take over the first run's trials and
 each supervisor's cleanup would mark the other's trials lost. The lock is dropped by the
@@ -38,7 +40,7 @@ def run_lock(study_dir: Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise

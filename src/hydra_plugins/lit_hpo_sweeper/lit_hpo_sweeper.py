@@ -10,10 +10,12 @@ annotations.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
 
 from lit_hpo import resolvers
 from lit_hpo.settings import base_node
@@ -39,11 +41,13 @@ resolvers.register()  # ${lit_hpo.resume_from:} for a project's own ckpt_path se
 
 class LitHpoSweeper(Sweeper):
     def __init__(self) -> None:
-        self.hydra_context: Any = None
-        self.task_function: Any = None
-        self.config: Any = None
+        self.hydra_context: Optional[HydraContext] = None  # noqa: UP045 - see the docstring
+        self.task_function: Optional[TaskFunction] = None  # noqa: UP045
+        self.config: Optional[DictConfig] = None  # noqa: UP045
 
-    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         self.hydra_context = hydra_context
         self.task_function = task_function
         self.config = config
@@ -51,4 +55,6 @@ class LitHpoSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         from lit_hpo.hydra_sweep import run_sweep
 
+        assert self.hydra_context is not None and self.task_function is not None
+        assert self.config is not None, "Hydra calls setup() before sweep()"
         return run_sweep(self.hydra_context, self.task_function, self.config, arguments)
