@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lit_hpo.context import TrialContext, trial_context
+from lit_hpo.context import trial_context
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.reporter import TrialStopped
-from lit_hpo.safefiles import real_directory
-from lit_hpo.space import config_text
 from lit_hpo.study import Claim, StudyClient
-from lit_hpo.worker import JobResult, Runner, trial_process_state
+from lit_hpo.worker import JobResult, Runner, open_trial, trial_process_state
 
 
 def takes_config_dict(function: Callable[..., Any]) -> bool:
@@ -128,19 +126,8 @@ def _call(
     claim: Claim,
     resume_from: Path | None,
 ) -> JobResult:
-    trial = claim.trial
-    trial_dir = client.directory / f"trial_{trial.trial_id}"
-    if claim.attempt == 0:  # a new trial gets a new directory: never mix two trials' files
-        trial_dir.mkdir(mode=0o755)
-    else:  # resumed: its directory must still be this user's own, not a planted link
-        real_directory(trial_dir, owned=True)
-    context = TrialContext(
-        str(client.directory),
-        trial.trial_id,
-        config_text(trial.config, separator=","),
-        claim.attempt,
-        str(resume_from) if resume_from else None,
-    )
+    trial_dir = client.directory / f"trial_{claim.trial.trial_id}"
+    context = open_trial(trial_dir, client, claim, resume_from)
     with trial_process_state(), trial_context(context, client=client):
         os.chdir(trial_dir)
         try:

@@ -20,13 +20,11 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig
 
 from lit_hpo.compose import TrialComposer
-from lit_hpo.context import TrialContext, trial_context
+from lit_hpo.context import trial_context
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.resolvers import register as register_resolvers
-from lit_hpo.safefiles import real_directory
-from lit_hpo.space import config_text
 from lit_hpo.study import Claim, StudyClient
-from lit_hpo.worker import JobResult, Runner, trial_process_state
+from lit_hpo.worker import JobResult, Runner, open_trial, trial_process_state
 
 
 @dataclass(frozen=True)
@@ -104,6 +102,16 @@ class HydraJob:
         return run
 
 
+def name_job(config: DictConfig, trial_id: int) -> DictConfig:
+    """The trial's job id and number in its Hydra config (``hydra.job.id``/``num``)."""
+    from omegaconf import open_dict
+
+    with open_dict(config):
+        config.hydra.job.id = f"trial_{trial_id}"
+        config.hydra.job.num = trial_id
+    return config
+
+
 def _run_job(
     hydra_context: HydraContext,
     task: Callable[..., Any],
@@ -113,27 +121,10 @@ def _run_job(
     resume_from: Path | None,
 ) -> JobResult:
     from hydra.core.utils import JobStatus, run_job
-    from omegaconf import open_dict
 
-    trial = claim.trial
-    config = compose(claim.config)
-    with open_dict(config):
-        config.hydra.job.id = f"trial_{trial.trial_id}"
-        config.hydra.job.num = trial.trial_id
+    config = name_job(compose(claim.config), claim.trial.trial_id)
     trial_dir = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
-    if claim.attempt == 0:
-        # A new trial gets a new directory: mkdir fails rather than mix two trials' files.
-        trial_dir.parent.mkdir(parents=True, exist_ok=True)
-        trial_dir.mkdir(mode=0o755)
-    else:  # resumed: its directory must still be this user's own, not a planted link
-        real_directory(trial_dir, owned=True)
-    context = TrialContext(
-        str(client.directory),
-        trial.trial_id,
-        config_text(trial.config, separator=","),  # the logger's run name
-        claim.attempt,
-        str(resume_from) if resume_from else None,
-    )
+    context = open_trial(trial_dir, client, claim, resume_from)
     with trial_process_state(), trial_context(context, client=client):
         result = run_job(
             hydra_context=hydra_context,

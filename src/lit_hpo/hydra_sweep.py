@@ -25,7 +25,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from lit_hpo.compose import format_override
-from lit_hpo.hydra_job import HydraJob, TaskRef
+from lit_hpo.hydra_job import HydraJob, TaskRef, name_job
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_interrupts
 from lit_hpo.overrides import domain_from_override
@@ -235,10 +235,9 @@ def run_rank(hydra_context: HydraContext, task_function: TaskFunction, config: D
     _, base = split_overrides(hpo, parser.parse_overrides(arguments))
     base = [*base, format_override("hydra.sweep.dir", str(Path(trial.study_dir)))]
     values = StudyClient(trial.study_dir).config_of(trial.trial_id)
-    job = TrialComposer(hydra_context.config_loader, config, base)(values)
+    job = name_job(TrialComposer(hydra_context.config_loader, config, base)(values),
+                   trial.trial_id)  # fmt: skip
     with open_dict(job):
-        job.hydra.job.id = f"trial_{trial.trial_id}"
-        job.hydra.job.num = trial.trial_id
         job.hydra.output_subdir = None  # rank 0 wrote the trial's .hydra files
     result = run_job(
         hydra_context=hydra_context,

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Protocol
 
 from lit_hpo import checkpoints
+from lit_hpo.context import TrialContext
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import BAD_REPORT, METRIC_NOT_LOGGED, NO_REPORT
 from lit_hpo.records import Action, Status
 from lit_hpo.safefiles import open_append, real_directory
 from lit_hpo.settings import DEFAULTS
+from lit_hpo.space import config_text
 from lit_hpo.state import Trial
 from lit_hpo.study import Claim, StudyClient
 from lit_hpo.tensorboard import write_hparams
@@ -172,6 +174,25 @@ def run_trial(args: WorkerArgs, client: StudyClient, run: Runner, claim: Claim) 
     checkpoints.prune(args.study_dir, trial.trial_id, checkpoints.KEEP_FINISHED)
     write_hparams(result.output_dir, state.trials[trial.trial_id], list(header["space"]),
                   header["metric"], state.sign)  # fmt: skip
+
+
+def open_trial(trial_dir: Path, client: StudyClient, claim: Claim,
+               resume_from: Path | None) -> TrialContext:  # fmt: skip
+    """Create a new trial's directory (``mkdir`` fails rather than mix two trials' files)
+    or check that a resumed one's is still this user's own real directory, not a planted
+    link; and the trial's context for the job."""
+    if claim.attempt == 0:
+        trial_dir.parent.mkdir(parents=True, exist_ok=True)
+        trial_dir.mkdir(mode=0o755)
+    else:
+        real_directory(trial_dir, owned=True)
+    return TrialContext(
+        str(client.directory),
+        claim.trial.trial_id,
+        config_text(claim.trial.config, separator=","),  # a run name for loggers
+        claim.attempt,
+        str(resume_from) if resume_from else None,
+    )
 
 
 @contextmanager
