@@ -76,6 +76,37 @@ def test_a_forked_child_does_not_inherit_the_parents_hold(tmp_path: Path) -> Non
         pass
 
 
+FORKING_HOLDER = """
+import os, sys, time
+from lit_hpo.locks import Flock
+lock = Flock(sys.argv[1], timeout=5)
+with lock:
+    child = os.fork()
+    if child == 0:  # a worker forked while the lock is held, outliving its parent
+        time.sleep(30)
+        os._exit(0)
+    print(child, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_holders_lock_is_free_while_its_forked_child_lives(tmp_path: Path) -> None:
+    """The child's inherited descriptor must not keep the dead parent's lock alive."""
+    path = tmp_path / "j.lock"
+    holder = subprocess.Popen([sys.executable, "-c", FORKING_HOLDER, str(path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    try:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        os.kill(child, 0)  # still alive
+        with Flock(str(path), timeout=3):
+            pass
+    finally:
+        os.kill(child, signal.SIGKILL)
+
+
 def test_reentrant_in_a_thread_exclusive_between_threads(tmp_path: Path) -> None:
     lock = Flock(str(tmp_path / "j.lock"), timeout=5)
     order: list[str] = []

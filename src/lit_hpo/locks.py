@@ -18,6 +18,7 @@ import fcntl
 import os
 import threading
 import time
+import weakref
 from types import TracebackType
 from typing import Protocol
 
@@ -56,6 +57,17 @@ class Flock:
         self._pid = 0
         self._depth = 0
         self._threads = threading.RLock()
+        _FLOCKS.add(self)
+
+    def _drop_inherited(self) -> None:
+        """In a forked child: close the parent's descriptor. Held open there, it would
+        keep the parent's lock alive after the parent died (flock belongs to the open
+        file description, which lives while any descriptor of it is open). Closing one
+        descriptor of several does not release the parent's lock."""
+        if self._fd is not None and self._pid != os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     def _descriptor(self) -> int:
         # A forked child shares the parent's open file description, and flock treats
@@ -112,6 +124,19 @@ class Flock:
         if self._fd is not None and self._pid == os.getpid():
             with contextlib.suppress(OSError):
                 os.close(self._fd)
+
+
+# Every Flock of this process, so that a forked child (a worker forked from the -m
+# process) drops the descriptors it inherited; see Flock._drop_inherited.
+_FLOCKS: weakref.WeakSet[Flock] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for lock in list(_FLOCKS):
+        lock._drop_inherited()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def make_lock(kind: str, path: str, timeout: float) -> Lock:
