@@ -222,3 +222,13 @@ def test_a_script_function_defined_in_main(tmp_path: Path) -> None:
                             "PATH": "/usr/bin:/bin"})  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TRIALS 4 BEST" in result.stdout
+
+
+def test_settings_that_cannot_run_are_reported_as_such(tmp_path: Path, monkeypatch) -> None:
+    """A trial needing more GPUs than visible fails before the journal exists, with its
+    own message (not masked by the end-of-run summary)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(ValueError, match=r"a trial needs 2 GPUs .* only 1 are visible"):
+        tune(objectives.curve, SPACE, study_dir=tmp_path / "s", max_trials=2,
+             devices_per_trial=2)  # fmt: skip
+    assert not (tmp_path / "s" / "journal.jsonl").exists()

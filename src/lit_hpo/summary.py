@@ -10,12 +10,16 @@ from pathlib import Path
 from lit_hpo.journal import JournalCorruptError
 from lit_hpo.results import Study, load_study, utilization
 from lit_hpo.state import Trial
+from lit_hpo.study import JOURNAL_NAME
 
 
 def summarize(study_dir: Path) -> Study | None:
     """Print the status table, utilization and best line, and write the figures. A
     failure here (a full disk for the figures, say) is reported, and never masks how the
-    run itself ended. ``None`` when the journal cannot be replayed (said on stderr)."""
+    run itself ended. ``None`` when the journal cannot be replayed (said on stderr), or
+    when the run stopped before it created one."""
+    if not (study_dir / JOURNAL_NAME).is_file():
+        return None
     try:
         study = load_study(study_dir)
     except JournalCorruptError as error:
