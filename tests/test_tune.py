@@ -232,3 +232,33 @@ def test_settings_that_cannot_run_are_reported_as_such(tmp_path: Path, monkeypat
         tune(objectives.curve, SPACE, study_dir=tmp_path / "s", max_trials=2,
              devices_per_trial=2)  # fmt: skip
     assert not (tmp_path / "s" / "journal.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"lit_hpo_report": {"epoch": 9}, "state": {}}, r"does not hold the state of epoch 2"),
+        ({"lit_hpo_report": "forged", "state": {}}, r"it says None"),
+        ({"lit_hpo_report": {"epoch": 2}}, r"does not hold the state of epoch 2"),
+        ({"epoch": 2, "state_dict": {}}, r"was written by HPOCallback"),
+    ],
+    ids=["other-epoch", "not-a-mapping", "no-state", "lightning"],
+)
+def test_a_checkpoint_that_does_not_match_its_name_is_not_resumed(tmp_path, content, message):
+    """The epoch to continue after comes from the journal-checked name, never the file."""
+    import torch
+
+    from lit_hpo.checkpoints import checkpoint_path
+    from lit_hpo.context import TrialContext, trial_context
+    from lit_hpo.reporter import ReportError, load_checkpoint
+
+    path = checkpoint_path(tmp_path, 0, 2, 0)
+    path.parent.mkdir(parents=True)
+    torch.save(content, path)
+    context = TrialContext(str(tmp_path), 0, attempt=1, resume_from=str(path))
+    with trial_context(context), pytest.raises(ReportError, match=message):
+        load_checkpoint()
+    torch.save({"lit_hpo_report": {"epoch": 2}, "state": {"w": 1}}, path)
+    with trial_context(context):
+        checkpoint = load_checkpoint()
+    assert checkpoint is not None and (checkpoint.epoch, checkpoint.state) == (2, {"w": 1})

@@ -7,8 +7,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from lit_hpo import checkpoints, context, safefiles
-from lit_hpo.study import StudyClient
+from lit_hpo import checkpoints, context
+from lit_hpo.study import StudyClient, trial_client
 
 
 class MetricNotLoggedError(RuntimeError):
@@ -62,9 +62,7 @@ class HPOCallback(Callback):
         self._trial = context.current_trial()
         if self._trial is None or not trainer.is_global_zero:
             return
-        shared = context.current_client()  # the worker's own, when it runs in this process
-        same = shared is not None and str(shared.directory) == str(self._trial.study_dir)
-        self._client = shared if same else StudyClient(self._trial.study_dir)
+        self._client = trial_client(self._trial)
         metric = self._client.header["metric"]
         if self.monitor is not None and self.monitor != metric:
             raise ValueError(
@@ -101,9 +99,8 @@ class HPOCallback(Callback):
         trial = self._trial
         final = checkpoints.checkpoint_path(trial.study_dir, trial.trial_id, epoch, trial.attempt)
         staged = checkpoints.staging_path(final)
-        if trainer.is_global_zero:  # real directories of this user: nobody plants links
-            safefiles.real_directory(final.parent.parent, owned=True)
-            safefiles.real_directory(final.parent, owned=True)
+        if trainer.is_global_zero:
+            checkpoints.claim_directory(final)
         trainer.strategy.barrier("lit_hpo_checkpoint_dir")
         self._saving = True
         try:
@@ -113,8 +110,7 @@ class HPOCallback(Callback):
         written, self._written = self._written, None
         if not trainer.is_global_zero:
             return None
-        checkpoints.publish(staged, final)
-        checkpoints.prune(trial.study_dir, trial.trial_id, checkpoints.KEEP_RUNNING)
+        checkpoints.commit(staged, final, trial.study_dir, trial.trial_id)
         if self._checked:
             return None
         self._checked = True

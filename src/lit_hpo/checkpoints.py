@@ -59,6 +59,29 @@ def checkpoint_path(
     return trial_checkpoint_dir(study_dir, trial_id) / name
 
 
+def epoch_of(path: str | os.PathLike[str]) -> int | None:
+    """The epoch a checkpoint holds, from its name (``epoch_<e>-attempt_<a>.ckpt``):
+    the worker chose it among the epochs the journal recorded as reported."""
+    match = _NAME.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def claim_directory(final: Path) -> None:
+    """Make sure ``checkpoints/`` and ``checkpoints/trial_<id>/`` above ``final`` are this
+    user's own real directories (created if missing), never links planted to send the
+    write elsewhere."""
+    from lit_hpo.safefiles import real_directory
+
+    real_directory(final.parent.parent, owned=True)
+    real_directory(final.parent, owned=True)
+
+
+def commit(staged: Path, final: Path, study_dir: str | os.PathLike[str], trial_id: int) -> None:
+    """Publish a staged checkpoint of a running trial and prune the older ones."""
+    publish(staged, final)
+    prune(study_dir, trial_id, KEEP_RUNNING)
+
+
 def checkpoints(study_dir: str | os.PathLike[str], trial_id: int) -> dict[tuple[int, int], Path]:
     """The trial's checkpoints by ``(epoch, attempt)``, oldest first (no temp files)."""
     directory = trial_checkpoint_dir(study_dir, trial_id)

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lit_hpo import checkpoints, context, safefiles
-from lit_hpo.study import StudyClient
+from lit_hpo import checkpoints, context
+from lit_hpo.study import trial_client
 
 _KEY = "lit_hpo_report"  # marks a checkpoint written by report(), not by Lightning
 
@@ -48,13 +48,6 @@ class Checkpoint:
     state: Any
 
 
-def _client(trial: context.TrialContext) -> StudyClient:
-    shared = context.current_client()
-    if shared is not None and str(shared.directory) == str(trial.study_dir):
-        return shared
-    return StudyClient(trial.study_dir)  # a process of the user's own inside the trial
-
-
 def report(epoch: int, checkpoint: Any = None, **metrics: Any) -> None:
     """Record the metrics after ``epoch`` (1 for the first) and apply the decision.
 
@@ -77,7 +70,7 @@ def report(epoch: int, checkpoint: Any = None, **metrics: Any) -> None:
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
         raise ReportError(f"lit_hpo.report(epoch={epoch!r}): epoch must be an integer >= 1 "
                           "(the number of epochs trained so far).")  # fmt: skip
-    client = _client(trial)
+    client = trial_client(trial)
     metric = str(client.header["metric"])
     if metric not in metrics:
         from lit_hpo.callback import MetricNotLoggedError
@@ -125,15 +118,23 @@ def load_checkpoint() -> Checkpoint | None:
             "lit_hpo.report: resume it with trainer.fit(..., ckpt_path="
             "lit_hpo.current_trial().resume_from)."
         )
-    return Checkpoint(int(saved[_KEY]["epoch"]), saved["state"])
+    # The epoch comes from the file's name, which the worker matched against the epochs
+    # the journal recorded; the file (in the shared study directory) must agree with it.
+    epoch = checkpoints.epoch_of(trial.resume_from)
+    written = saved[_KEY].get("epoch") if isinstance(saved[_KEY], dict) else None
+    if epoch is None or written != epoch or "state" not in saved:
+        raise ReportError(
+            f"{trial.resume_from} does not hold the state of epoch {epoch} that its name "
+            f"says (it says {written!r}); it was altered, so the trial is not resumed from it."
+        )
+    return Checkpoint(epoch, saved["state"])
 
 
 def _check_resumed(trial: context.TrialContext, epoch: int) -> None:
     """A resumed trial must continue after its checkpoint's epoch, not start over."""
     if trial.resume_from is None:
         return
-    resumed = next((e for (e, _), path in checkpoints.checkpoints(trial.study_dir,
-                    trial.trial_id).items() if str(path) == trial.resume_from), None)  # fmt: skip
+    resumed = checkpoints.epoch_of(trial.resume_from)
     if resumed is not None and epoch <= resumed:
         raise ReportError(
             f"trial {trial.trial_id} resumes after epoch {resumed} from {trial.resume_from}, "
@@ -148,14 +149,12 @@ def _save(trial: context.TrialContext, epoch: int, state: Any) -> None:
     import torch
 
     final = checkpoints.checkpoint_path(trial.study_dir, trial.trial_id, epoch, trial.attempt)
-    safefiles.real_directory(final.parent.parent, owned=True)
-    safefiles.real_directory(final.parent, owned=True)
+    checkpoints.claim_directory(final)
     first = not any(a == trial.attempt for _, a in checkpoints.checkpoints(
         trial.study_dir, trial.trial_id))  # fmt: skip
     staged = checkpoints.staging_path(final)
     torch.save({_KEY: {"epoch": epoch}, "state": state}, staged)
-    checkpoints.publish(staged, final)
-    checkpoints.prune(trial.study_dir, trial.trial_id, checkpoints.KEEP_RUNNING)
+    checkpoints.commit(staged, final, trial.study_dir, trial.trial_id)
     problem = checkpoints.load_problem(final) if first else None
     if problem is not None:
         raise ReportError(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_hpo import records
+from lit_hpo.context import TrialContext, current_client
 from lit_hpo.journal import Journal, JournalCorruptError, Record
 from lit_hpo.policy import decide, may_start_trial
 from lit_hpo.records import Action, Op, Status
@@ -39,6 +40,16 @@ def header_lock(path: Path) -> str:
         return str(json.loads(first).get("lock", "flock")) if first.endswith(b"\n") else "flock"
     except (OSError, ValueError, AttributeError, RecursionError):
         return "flock"
+
+
+def trial_client(trial: TrialContext) -> StudyClient:
+    """The client for code running inside ``trial``: the worker's own when the code runs
+    in the worker's process (one client, one replayed state per process), else a new one
+    (a DDP rank, or a process of the user's own)."""
+    shared = current_client()
+    if shared is not None and str(shared.directory) == str(trial.study_dir):
+        return shared  # type: ignore[no-any-return]
+    return StudyClient(trial.study_dir)
 
 
 class StudyClient:
