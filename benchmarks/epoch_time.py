@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
-import platform
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,7 +29,8 @@ from models import FashionMNISTDataModule, LeNet, find_fashion_mnist
 from models.data import FILES
 from models.lenet import lenet
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import RESULTS, machine, stamp, versions, write_results
 
 
 def plain_epochs(loaders: tuple[Any, Any], epochs: int, lr: float) -> list[float]:
@@ -141,24 +141,17 @@ def main() -> None:
     floor = rows[0]["epoch_s"]
     for row in rows:
         row["ratio_to_plain"] = row["epoch_s"] / floor
-    machine = (
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
-    )
     lines = [
-        f"LeNet on FashionMNIST, batch {args.batch_size}, CPU ({machine}), "
+        f"LeNet on FashionMNIST, batch {args.batch_size}, CPU ({machine()}, "
+        f"{torch.get_num_threads()} torch threads), "
         f"torch {torch.__version__}, lightning {L.__version__}, {time.strftime('%Y-%m-%d')}",
         "",
         "| variant | s / epoch | ratio to plain loop |",
         "|---|---:|---:|",
         *(f"| {r['variant']} | {r['epoch_s']:.2f} | {r['ratio_to_plain']:.2f}x |" for r in rows),
     ]
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "epoch_time.md").write_text(table + "\n")
-    payload = {"args": vars(args), "machine": machine, "date": time.strftime("%Y-%m-%d"),
-               "torch": torch.__version__, "lightning": L.__version__, "rows": rows}  # fmt: skip
-    (RESULTS / "epoch_time.json").write_text(json.dumps(payload, indent=2) + "\n")
+    payload = stamp(args=vars(args), versions=versions(), rows=rows)
+    write_results(RESULTS, "epoch_time", payload, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -19,104 +19,26 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULTS = Path(__file__).parent / "results"
-STEPS = 10
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from journal_optuna import optuna_prepopulate, optuna_worker  # noqa: E402
+from measure import RESULTS, ROOT, percentiles, stamp, write_results  # noqa: E402
+from synthetic import build_study  # noqa: E402
+from workload import REPORTS_PER_TRIAL as STEPS  # noqa: E402
+
 pc = time.perf_counter
 
 
-def q(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
-
-
-def summary(ms: list[float]) -> dict[str, float]:
-    return {
-        "median": statistics.median(ms),
-        "p95": q(ms, 0.95),
-        "p99": q(ms, 0.99),
-        "max": max(ms),
-        "n": len(ms),
-    }
-
-
 # ------------------------------------------------------------------ ours
-
-
-def build_ours(path: Path, n_trials: int, seed: int = 0) -> None:
-    """Write a study of n_trials finished trials (10 reports each, ASHA decisions) in bulk."""
-    from lit_hpo.journal import encode
-    from lit_hpo.policy import decide
-    from lit_hpo.spec import spec_from_config
-    from lit_hpo.state import StudyState
-
-    spec = spec_from_config(
-        {
-            "scheduler": "asha",
-            "max_epochs": STEPS,
-            "grace_period": 1,
-            "reduction_factor": 4,
-            "max_trials": 10**9,
-            "max_wallclock_time": None,
-            "seed": seed,
-            "space": {"x": "interval(0, 1)"},
-        }
-    )
-    rng = random.Random(seed)
-    state = StudyState()
-    t = time.time()
-    lines = [spec.header(t), spec.session(t, 1, os.getpid())]
-    for record in lines:
-        state.apply(record)
-    with open(path, "wb") as file:
-        file.write(b"".join(encode(r) for r in lines))
-        buffer: list[bytes] = []
-        for trial in range(n_trials):
-            x = rng.random()
-            claim = {
-                "op": "claim",
-                "trial": trial,
-                "worker": 0,
-                "pid": 1,
-                "config": {"x": x},
-                "time": t,
-            }
-            state.apply(claim)
-            buffer.append(encode(claim))
-            for epoch in range(1, STEPS + 1):
-                value = (x - 0.3) ** 2 + 1.0 / epoch + rng.random() * 0.01
-                d = decide(spec.scheduler, state, trial, epoch, value, t)
-                record = {
-                    "op": "report",
-                    "trial": trial,
-                    "attempt": 0,
-                    "epoch": epoch,
-                    "value": value,
-                    "decision": d.action,
-                    "reason": d.reason,
-                    "worker": 0,
-                    "time": t,
-                }
-                state.apply(record)
-                buffer.append(encode(record))  # the verdict is recorded, not acted on (as the peer)
-            end = {"op": "end", "trial": trial, "status": "completed", "time": t}
-            state.apply(end)
-            buffer.append(encode(end))
-            if len(buffer) > 50_000:
-                file.write(b"".join(buffer))
-                buffer.clear()
-        file.write(b"".join(buffer))
 
 
 def ours_worker(directory: str, n_trials: int, seed: int, barrier, out: str) -> None:
@@ -141,69 +63,6 @@ def ours_worker(directory: str, n_trials: int, seed: int, barrier, out: str) -> 
     Path(out).write_text(json.dumps({"lat": lat, "replay": replay}))
 
 
-# ------------------------------------------------------------------ optuna
-
-
-def optuna_prepopulate(path: Path, sizes: list[int], cap_s: float) -> dict[int, int]:
-    """Run trials in one process; the byte offset after each size is that study."""
-    import optuna
-    from optuna.pruners import SuccessiveHalvingPruner
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = JournalStorage(JournalFileBackend(str(path)))
-    study = optuna.create_study(
-        study_name="peer", storage=storage, pruner=SuccessiveHalvingPruner()
-    )
-    rng = random.Random(0)
-    offsets: dict[int, int] = {}
-    start = pc()
-    done = 0
-    for size in sorted(sizes):
-        while done < size and pc() - start < cap_s:
-            optuna_trial(study, rng)
-            done += 1
-        if done < size:
-            break
-        offsets[size] = path.stat().st_size
-    return offsets
-
-
-def optuna_trial(study, rng, lat: list[float] | None = None) -> None:
-    trial = study.ask()
-    x = trial.suggest_float("x", 0.0, 1.0)
-    v = 0.0
-    for step in range(STEPS):
-        v = (x - 0.3) ** 2 + 1.0 / (step + 1) + rng.random() * 0.01
-        t0 = pc()
-        trial.report(v, step)
-        trial.should_prune()
-        if lat is not None:
-            lat.append(pc() - t0)
-    study.tell(trial, v)
-
-
-def optuna_worker(path: str, n_trials: int, seed: int, barrier, out: str) -> None:
-    import optuna
-    from optuna.pruners import SuccessiveHalvingPruner
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    start = pc()
-    storage = JournalStorage(JournalFileBackend(path))
-    study = optuna.load_study(study_name="peer", storage=storage, pruner=SuccessiveHalvingPruner())
-    study.trials  # noqa: B018 - forces the replay
-    replay = pc() - start
-    barrier.wait()
-    lat: list[float] = []
-    rng = random.Random(seed)
-    for _ in range(n_trials):
-        optuna_trial(study, rng, lat)
-    Path(out).write_text(json.dumps({"lat": lat, "replay": replay}))
-
-
 # ------------------------------------------------------------------ harness
 
 
@@ -222,7 +81,7 @@ def launch(target, path: str, procs: int, trials_each: int, tmp: Path) -> dict[s
         assert w.exitcode == 0, w.exitcode
     data = [json.loads(Path(o).read_text()) for o in outs]
     lat = [1e3 * x for d in data for x in d["lat"]]
-    return {**summary(lat), "replay_s": max(d["replay"] for d in data)}
+    return {**percentiles(lat), "replay_s": max(d["replay"] for d in data)}
 
 
 def replay_cost(records: int, tmp: Path) -> dict[str, float]:
@@ -230,7 +89,7 @@ def replay_cost(records: int, tmp: Path) -> dict[str, float]:
     trials = max(1, records // (STEPS + 2))
     study = tmp / f"replay{records}"
     study.mkdir()
-    build_ours(study / "journal.jsonl", trials)
+    build_study(study / "journal.jsonl", trials, decide=True)
     with open(study / "journal.jsonl", "rb") as file:
         n = sum(1 for _ in file)
     code = (
@@ -279,7 +138,7 @@ def floor(tmp: Path, n: int = 2000) -> dict[str, dict[str, float]]:
                     os.fsync(fd)
                 os.close(fd)
             lat.append(1e3 * (pc() - t0))
-        result["fsync" if fsync else "no fsync"] = summary(lat)
+        result["fsync" if fsync else "no fsync"] = percentiles(lat)
     return result
 
 
@@ -293,18 +152,14 @@ def main() -> None:
     parser.add_argument("--no-optuna", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where journal.{json,md} go")
     args = parser.parse_args()
-    results: dict[str, object] = {
-        "args": vars(args),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "date": time.strftime("%Y-%m-%d"),
-    }
+    results: dict[str, object] = stamp()
     rows = []
     with tempfile.TemporaryDirectory(
         dir=ROOT / "outputs" if (ROOT / "outputs").is_dir() else None
     ) as t:
         tmp = Path(t)
         base = tmp / "ours_base.jsonl"
-        build_ours(base, max(args.sizes))
+        build_study(base, max(args.sizes), decide=True)
         offsets = _offsets_after_trials(base, args.sizes)
         optuna_offsets: dict[int, int] = {}
         if not args.no_optuna:
@@ -334,12 +189,8 @@ def main() -> None:
         results["latency"] = rows
         results["replay"] = [replay_cost(n, tmp) for n in args.replay_records]
         results["floor"] = floor(tmp)
-    args.out.mkdir(parents=True, exist_ok=True)
     results["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    (args.out / "journal.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = _markdown(results)
-    (args.out / "journal.md").write_text(table + "\n")
-    print(table)
+    write_results(args.out, "journal", results, _markdown(results))
 
 
 def _offsets_after_trials(path: Path, sizes: list[int]) -> dict[int, int]:

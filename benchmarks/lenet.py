@@ -23,9 +23,6 @@ started (mean and min–max over seeds), trials and epochs run, and the anytime 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from lenet_synetune import run_synetune, synetune_tuner  # noqa: E402
+from measure import RESULTS, ROOT, stamp, versions, write_results  # noqa: E402
 
 SYSTEMS = ("lit_hpo ASHA", "lit_hpo random", "Syne Tune ASHA", "Syne Tune random")
 Trace = list[tuple[float, float]]  # (seconds since the command started, value reported)
@@ -76,95 +74,6 @@ def run_ours(args: argparse.Namespace, hpo: str, seed: int, workers: int, run_di
         (r.time - launch, r.value) for t in state.trials for r in t.reports if r.value is not None
     )
     return {"trace": trace, "trials": len(state.trials), "epochs": len(trace)}
-
-
-def run_synetune(args: argparse.Namespace, scheduler: str, seed: int, run_dir: Path) -> dict:
-    out = run_dir / "synetune.json"
-    env = {**os.environ, "SYNETUNE_FOLDER": str(run_dir / "synetune")}
-    launch = time.time()
-    with open(run_dir / "tuner.log", "w") as log:
-        subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--role",
-                "synetune",
-                "--scheduler",
-                scheduler,
-                "--seed",
-                str(seed),
-                "--budget",
-                str(args.budget),
-                "--out",
-                str(out),
-                "--limit-batches",
-                str(args.limit_batches),
-                "--epochs",
-                str(args.epochs),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-    results = json.loads(out.read_text())
-    trace = sorted((t - launch, v) for t, v in results["reports"])
-    return {"trace": trace, "trials": results["trials"], "epochs": len(trace)}
-
-
-def synetune_tuner(args: argparse.Namespace) -> None:
-    from syne_tune import StoppingCriterion, Tuner
-    from syne_tune.backend import LocalBackend
-    from syne_tune.config_space import loguniform, randint
-    from syne_tune.optimizer.baselines import ASHA, RandomSearch
-    from syne_tune.tuner_callback import TunerCallback
-
-    reports: list[tuple[float, float]] = []
-    started: set[int] = set()
-
-    class Record(TunerCallback):
-        def on_start_trial(self, trial: Any) -> None:
-            started.add(trial.trial_id)
-
-        def on_trial_result(self, trial: Any, status: str, result: dict, decision: str) -> None:
-            reports.append((time.time(), float(result["validation_error"])))
-
-    space = {
-        "learning_rate": loguniform(0.01, 1.0),
-        "batch_size": randint(32, 256),
-        "epochs": args.epochs,
-        "limit_batches": args.limit_batches,
-    }
-    first = [{"learning_rate": 0.1, "batch_size": 128}]
-    if args.scheduler == "asha":
-        scheduler: Any = ASHA(
-            space,
-            metric="validation_error",
-            time_attr="epoch",
-            max_t=args.epochs,
-            grace_period=2,
-            reduction_factor=2,
-            do_minimize=True,
-            random_seed=args.seed,
-            points_to_evaluate=first,
-        )
-    else:
-        scheduler = RandomSearch(
-            space,
-            metrics=["validation_error"],
-            do_minimize=True,
-            random_seed=args.seed,
-            points_to_evaluate=first,
-        )
-    Tuner(
-        trial_backend=LocalBackend(entry_point=str(HERE / "lenet_trial.py")),
-        scheduler=scheduler,
-        stop_criterion=StoppingCriterion(max_wallclock_time=args.budget),
-        n_workers=2,
-        callbacks=[Record()],
-        tuner_name=f"lenet-{args.scheduler}-{args.seed}",
-    ).run()
-    Path(args.out).write_text(json.dumps({"reports": reports, "trials": len(started)}))
 
 
 def summarize(runs: list[dict], marks: list[float]) -> dict[str, Any]:
@@ -293,15 +202,15 @@ def main() -> None:
                 flush=True,
             )
     marks = [60.0, 120.0, args.budget]
-    results: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU",
-        "date": time.strftime("%Y-%m-%d"),
-        "seeds": args.seeds,
-        "budget": args.budget,
-        "marks": marks,
-        "summary": {s: summarize(r, marks) for s, r in runs.items()},
-        "runs": runs,
-    }
+    results: dict[str, Any] = stamp(
+        gpu="none",
+        versions=versions("syne-tune"),
+        seeds=args.seeds,
+        budget=args.budget,
+        marks=marks,
+        summary={s: summarize(r, marks) for s, r in runs.items()},
+        runs=runs,
+    )
     if not args.no_speedup:
         seed = args.seeds[0]
         one = run_ours(args, "random", seed, 1, fresh("speedup_1"))
@@ -309,12 +218,8 @@ def main() -> None:
             args, "random", seed, 2, fresh("speedup_2")
         )
         results["speedup"] = {"1": one, "2": two, "ratio": two["epochs"] / max(1, one["epochs"])}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "lenet.json").write_text(json.dumps(results, indent=1) + "\n")
+    write_results(args.out, "lenet", results, markdown(results))
     plot(results, args.out / "lenet.png")
-    table = markdown(results)
-    (args.out / "lenet.md").write_text(table + "\n")
-    print(table)
 
 
 if __name__ == "__main__":

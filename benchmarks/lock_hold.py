@@ -18,17 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
-STEPS = 10
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from measure import RESULTS, machine, percentiles, write_results  # noqa: E402
+from synthetic import build_study  # noqa: E402
+
 pc = time.perf_counter
 
 
@@ -50,36 +52,6 @@ class TimedLock:
         if self.depth == 0:
             self.holds.append((pc() - self.start) * 1000)
         self.lock.__exit__(*exc)  # type: ignore[attr-defined]
-
-
-def build(path: Path, scheduler: str, n_trials: int) -> None:
-    """A study of n_trials finished trials, 10 reports each, written in bulk."""
-    from lit_hpo.journal import encode
-    from lit_hpo.spec import spec_from_config
-
-    spec = spec_from_config({
-        "scheduler": scheduler, "max_epochs": STEPS, "grace_period": 1,
-        "reduction_factor": 3, "max_trials": 10**9, "max_wallclock_time": None,
-        "space": {"x": "interval(0, 1)"}, "lease_seconds": 10**6,
-    })  # fmt: skip
-    rng = random.Random(0)
-    t = time.time()
-    lines = [encode(spec.header(t)), encode(spec.session(t, 1, 1))]
-    scheduler_obj = spec.scheduler
-    for trial in range(n_trials):
-        claim = {"op": "claim", "trial": trial, "worker": 0, "pid": 1,
-                 "config": {"x": rng.random()}, "time": t}  # fmt: skip
-        if hasattr(scheduler_obj, "bracket_asha"):  # a journal as the current code writes it
-            claim.update(getattr(scheduler_obj, "claim_fields", lambda _: {})(trial))
-        lines.append(encode(claim))
-        for epoch in range(1, STEPS + 1):
-            lines.append(encode({"op": "report", "trial": trial, "attempt": 0, "epoch": epoch,
-                                 "value": rng.random() + 1 / epoch, "decision": "continue",
-                                 "reason": None, "worker": 0, "time": t}))  # fmt: skip
-        lines.append(encode({"op": "end", "trial": trial, "status": "completed", "time": t}))
-    with open(path, "wb") as file:
-        file.write(b"".join(lines))
-        os.fsync(file.fileno())  # else the first measured append's fsync flushes it all
 
 
 def measure(directory: Path, repeats: int) -> dict[str, list[float]]:
@@ -126,16 +98,13 @@ def run_sizes(sizes: list[int], repeats: int) -> list[dict]:
     for scheduler in ("asha", "hyperband"):
         for size in sizes:
             with tempfile.TemporaryDirectory() as tmp:
-                build(Path(tmp) / "journal.jsonl", scheduler, size)
+                build_study(
+                    Path(tmp) / "journal.jsonl", size, scheduler=scheduler, reduction_factor=3
+                )
                 holds = measure(Path(tmp), repeats)
             for step, ms in holds.items():
-                ordered = sorted(ms)
-                rows.append({
-                    "scheduler": scheduler, "trials": size, "step": step, "n": len(ms),
-                    "median": statistics.median(ms),
-                    "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-                    "max": ordered[-1],
-                })  # fmt: skip
+                rows.append({"scheduler": scheduler, "trials": size, "step": step,
+                             **percentiles(ms)})  # fmt: skip
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -152,8 +121,7 @@ def main() -> None:
         print(json.dumps(run_sizes(args.sizes, args.repeats)))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    results = {"machine": machine, "this": run_sizes(args.sizes, args.repeats)}
+    results = {"machine": machine(), "this": run_sizes(args.sizes, args.repeats)}
     if args.baseline:
         done = subprocess.run(
             [sys.executable, __file__, "--rows-only", "--repeats", str(args.repeats),
@@ -163,11 +131,7 @@ def main() -> None:
         )  # fmt: skip
         results["baseline"] = json.loads(done.stdout)
         results["baseline_dir"] = args.baseline
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "lock_hold.json").write_text(json.dumps(results, indent=1))
-    (out / "lock_hold.md").write_text(markdown(results))
-    print(markdown(results))
+    write_results(Path(args.out), "lock_hold", results, markdown(results))
 
 
 def markdown(results: dict) -> str:

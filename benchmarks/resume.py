@@ -11,9 +11,7 @@ same work) on a slice of the data; prints a Markdown table and writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -23,7 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import RESULTS, machine, stamp, write_results  # noqa: E402
+
 STUDY = [
     "hpo=random",
     "hpo.n_workers=2",
@@ -141,7 +141,7 @@ def main() -> None:
     }
     c, s = rows["checkpoint"], rows["study"]
     lines = [
-        f"Crash cost, LeNet/FashionMNIST, CPU ({platform.machine()}, {os.cpu_count()} cores), "
+        f"Crash cost, LeNet/FashionMNIST, CPU ({machine()}), "
         f"{time.strftime('%Y-%m-%d')}, median of {args.repeats}",
         "",
         "| measure | value |",
@@ -156,13 +156,8 @@ def main() -> None:
         f"| same study, a worker SIGKILLed after 2 epochs | {s['killed_wall_s']:.1f} s |",
         f"| extra wall time of the killed study | {s['extra_wall_s']:.1f} s |",
     ]
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "resume.md").write_text(table + "\n")
-    (RESULTS / "resume.json").write_text(
-        json.dumps({**rows, "runs": {"clean": clean, "killed": killed}}, indent=2) + "\n"
-    )
+    results = stamp(**rows, runs={"clean": clean, "killed": killed})
+    write_results(RESULTS, "resume", results, "\n".join(lines))
 
 
 if __name__ == "__main__":

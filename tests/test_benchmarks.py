@@ -59,3 +59,25 @@ def test_lenet_benchmark_smoke(tmp_path: Path, fashion_root: Path) -> None:
     assert run["epochs"] >= 2 and all(0 <= v <= 1 for _, v in run["trace"])
     assert results["summary"]["lit_hpo ASHA"]["best_at_15s"]["n"] == 1
     assert (tmp_path / "lenet.png").stat().st_size > 10_000
+
+
+def test_lock_hold_benchmark_smoke(tmp_path: Path) -> None:
+    """Every locked step of both schedulers is timed on a synthetic study."""
+    subprocess.run(
+        [sys.executable, "benchmarks/lock_hold.py", "--sizes", "20", "--repeats", "5",
+         "--out", str(tmp_path)],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    rows = json.loads((tmp_path / "lock_hold.json").read_text())["this"]
+    steps = {(r["scheduler"], r["step"]) for r in rows}
+    for scheduler in ("asha", "hyperband"):
+        for step in ("claim", "heartbeat", "report", "end", "heartbeat (cold)"):
+            assert (scheduler, step) in steps
+    assert all(0 < r["median"] <= r["p99"] <= r["max"] for r in rows)
+
+
+def test_benchmark_files_stay_small() -> None:
+    """Measurement helpers are shared (benchmarks/measure.py), so no script grows past
+    ~250 lines."""
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "benchmarks").glob("*.py")}
+    assert max(sizes.values()) <= 260, sizes

@@ -1,0 +1,131 @@
+"""Measurement helpers every benchmark shares: CPU time, percentiles, the machine and
+package versions a table names, and writing ``results/<name>.{json,md}``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+
+
+# ------------------------------------------------------------------ CPU
+
+
+def busy_seconds() -> float:
+    """Busy CPU seconds of the whole machine so far (/proc/stat, all but idle + iowait)."""
+    with open("/proc/stat") as file:
+        values = [int(v) for v in file.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds of a live process (utime + stime from /proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_between(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    """CPU seconds a sampled process used between two times (the samples nearest them)."""
+
+    def at(t: float) -> float:
+        before = [cpu for when, cpu in samples if when <= t]
+        return before[-1] if before else samples[0][1]
+
+    return at(end) - at(start) if samples else 0.0
+
+
+# ------------------------------------------------------------------ statistics
+
+
+def quantile(values: list[float], p: float) -> float:
+    """The ``p`` quantile as the nearest rank (no interpolation: a real sample)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    """median, p95, p99, max and n of a list of latencies."""
+    return {
+        "median": statistics.median(ms),
+        "p95": quantile(ms, 0.95),
+        "p99": quantile(ms, 0.99),
+        "max": max(ms),
+        "n": len(ms),
+    }
+
+
+def median(values: Iterable[float | None]) -> float | None:
+    """The median of the values that are not ``None`` (``None`` when there are none)."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+# ------------------------------------------------------------------ runs and results
+
+
+def wait_all(procs: list[subprocess.Popen]) -> None:
+    """Wait for every process; a benchmark run with a failed process is no result."""
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise SystemExit(f"worker exit codes {codes}")
+
+
+def machine() -> str:
+    """The machine a table was measured on, as every benchmark names it."""
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Installed versions of lit_hpo, torch, lightning and the given peers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("lit_hpo", "torch", "lightning", *packages):
+        with contextlib.suppress(PackageNotFoundError):
+            found[package] = version(package)
+    return found
+
+
+def stamp(**fields: Any) -> dict[str, Any]:
+    """The header of a results file: machine, date and the given fields."""
+    return {"machine": machine(), "date": time.strftime("%Y-%m-%d"), **fields}
+
+
+def write_results(out: Path, name: str, results: dict[str, Any], table: str) -> None:
+    """``out/<name>.json`` and ``out/<name>.md``; the table is also printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (out / f"{name}.md").write_text(table + "\n")
+    print(table)
