@@ -19,7 +19,7 @@ import pytest
 import lit_hpo
 from lit_hpo import choice, loguniform, randint, tune, uniform
 from lit_hpo.launcher import TaskLoadError
-from lit_hpo.searcher import suggest
+from lit_hpo.searchers import random_suggest as suggest
 from lit_hpo.space import space_from_json
 from lit_hpo.tuning import StudyStoppedError
 from tests import tune_objectives as objectives

@@ -32,7 +32,7 @@ from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
 from lit_hpo.runlock import StudyBusyError, run_lock
 from lit_hpo.safefiles import write_bytes
-from lit_hpo.searcher import suggest
+from lit_hpo.searchers import random_suggest as suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
 from lit_hpo.summary import misconfigured_message, summarize

@@ -70,6 +70,7 @@ class Curve:
     times: list[float]  # seconds since the study started
     epochs: list[int]
     values: list[float]  # NaN where the reported value was not finite
+    by: str | None = None  # model-based searchers: what proposed the config
 
 
 def learning_curves(state: StudyState) -> list[Curve]:
@@ -82,6 +83,7 @@ def learning_curves(state: StudyState) -> list[Curve]:
             [r.time - start for r in trial.reports],
             [r.epoch for r in trial.reports],
             [math.nan if r.value is None else r.value for r in trial.reports],
+            trial.by if state.observed is not None else None,
         )
         for trial in state.trials
         if trial.reports
@@ -154,16 +156,21 @@ def plot_incumbent(study: Study) -> Figure:
 
 def plot_learning_curves(study: Study) -> Figure:
     """Every trial's metric against wall-clock time, one colour per trial; a stopped
-    trial's curve ends with an ``x`` at the rung where it stopped."""
+    trial's curve ends with an ``x`` at the rung where it stopped. With a model-based
+    searcher, trials whose config was drawn at random are dashed, the model's solid."""
     fig = _figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
-    for curve in learning_curves(study.state):
-        (line,) = ax.plot(curve.times, curve.values, marker=".", linewidth=1)
+    curves = learning_curves(study.state)
+    for curve in curves:
+        style = "--" if curve.by in ("random", "point") else "-"
+        (line,) = ax.plot(curve.times, curve.values, marker=".", linewidth=1, linestyle=style)
         if curve.status == "stopped":
             ax.plot(curve.times[-1], curve.values[-1], "x", color=line.get_color(), markersize=8)
     ax.set_xlabel("wall-clock time (s)")
     ax.set_ylabel(study.metric)
-    ax.set_title("learning curves (x: stopped by the scheduler)")
+    by_model = any(curve.by is not None for curve in curves)
+    legend = "; solid: proposed by the model, dashed: at random" if by_model else ""
+    ax.set_title(f"learning curves (x: stopped by the scheduler{legend})")
     ax.grid(alpha=0.3)
     return fig
 

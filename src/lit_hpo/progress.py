@@ -67,6 +67,10 @@ def worker_lines(state: StudyState) -> list[str]:
     return lines
 
 
+PROPOSED = {"model": " (proposed by the model)", "random": " (drawn at random)",
+            "point": " (a point to evaluate)"}  # fmt: skip
+
+
 class _Events:
     """Trial starts and ends not yet shown."""
 
@@ -79,9 +83,10 @@ class _Events:
         for trial in state.trials:
             previous = self._seen.get(trial.trial_id)
             if previous is None:
+                by = PROPOSED.get(trial.by or "", "") if state.observed is not None else ""
                 lines.append(
                     f"trial {trial.trial_id} started on worker {trial.worker}: "
-                    f"{config_text(trial.config)}"
+                    f"{config_text(trial.config)}{by}"
                 )
             if trial.status != "running" and previous != trial.status:
                 lines.append(end_text(trial, metric))

@@ -112,6 +112,8 @@ class ClaimRecord(TypedDict):
     config: dict[str, Any]
     time: float
     bracket: NotRequired[int]  # Hyperband's bracket, drawn at the claim
+    prefix: NotRequired[int]  # model-based searchers: how many records the model saw
+    by: NotRequired[str]  # model-based searchers: point, random or model
 
 
 class ResumeRecord(TypedDict):
@@ -180,11 +182,16 @@ def session(time: float, n_workers: int, budget: dict[str, Any], max_retries: in
 
 
 def claim(trial: int, worker: int, pid: int, config: dict[str, Any], time: float,
-          bracket: int | None = None) -> ClaimRecord:  # fmt: skip
+          bracket: int | None = None, prefix: int | None = None,
+          by: str | None = None) -> ClaimRecord:  # fmt: skip
     record: ClaimRecord = {"op": Op.CLAIM, "trial": trial, "worker": worker, "pid": pid,
                            "config": config, "time": time}  # fmt: skip
     if bracket is not None:
         record["bracket"] = bracket
+    if prefix is not None:
+        record["prefix"] = prefix
+    if by is not None:
+        record["by"] = by
     return record
 
 

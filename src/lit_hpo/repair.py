@@ -13,7 +13,7 @@ import orjson
 
 from lit_hpo.checkpoints import pid_alive
 from lit_hpo.journal import Journal, JournalCorruptError, decode_lines
-from lit_hpo.searcher import config_for
+from lit_hpo.searchers import Search
 from lit_hpo.state import CLOCK_SKEW, InvalidRecordError, StudyState
 
 
@@ -33,12 +33,15 @@ def scan(path: Path) -> tuple[list[Problem], bool]:
     lines = data.split(b"\n")
     torn = bool(lines[-1].strip(b"\x00 \t\r"))
     state.not_after = time.time() + CLOCK_SKEW
+    search: Search | None = None  # the study's searcher, once its header is replayed
     for number, line in enumerate(lines[:-1], start=1):
         try:
             records = decode_lines(line + b"\n", offset)
             for record in records:
-                _check_config(state, record)
+                _check_config(state, record, search)
                 state.apply(record)
+                if search is None and state.header is not None:
+                    search = Search(state.header)
         except JournalCorruptError as err:
             problems.append(Problem(number, offset, str(err)))
         except InvalidRecordError as err:
@@ -50,19 +53,20 @@ def scan(path: Path) -> tuple[list[Problem], bool]:
     return problems, torn
 
 
-def _check_config(state: StudyState, record: dict[str, Any]) -> None:
-    """A claim's config must be the one the header's seed gives its id (the replay itself
-    checks only keys and domains; recomputing costs ~30 us a claim, so workers do it
-    when they are about to run a trial, and ``verify`` does it for every claim)."""
-    header = state.header
-    if record.get("op") != "claim" or header is None or record.get("trial") != len(state.trials):
+def _check_config(state: StudyState, record: dict[str, Any], search: Search | None) -> None:
+    """A claim's config must be the one the study's searcher gives its id (the replay
+    itself checks only keys and domains; recomputing costs ~30 us a claim for random
+    search, a model fit for a model-based searcher, so workers do it when they are about
+    to run a trial, and ``verify`` does it for every claim)."""
+    if record.get("op") != "claim" or search is None or record.get("trial") != len(state.trials):
         return
-    state.check(record)  # keys and domains first, for a precise message
-    expected = config_for(header, record["trial"])
+    state.check(record)  # keys, domains and prefix first, for a precise message
+    prefix = record.get("prefix", state.n_records)
+    expected = search.suggest(state, record["trial"], prefix).config
     if record["config"] != expected:
         raise InvalidRecordError(
             f"trial {record['trial']}'s config {record['config']!r} is not the one the "
-            f"study's seed gives it ({expected!r}): the line was edited or forged"
+            f"study's searcher gives it ({expected!r}): the line was edited or forged"
         )
 
 

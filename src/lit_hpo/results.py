@@ -119,7 +119,8 @@ class Study:
     @property
     def trials(self) -> pd.DataFrame:
         """One row per trial: trial_id, status, one column per hyperparameter, epochs,
-        <metric> (last reported), best_<metric>, worker_time (s), worker, reason."""
+        <metric> (last reported), best_<metric>, worker_time (s), worker, reason; with a
+        model-based searcher also proposed_by (``model``, ``random`` or ``point``)."""
         names = self._names()
         sign = self.state.sign
         now = time.time()
@@ -146,6 +147,10 @@ class Study:
         columns = ["trial_id", "status", *names.values(), "epochs", self.metric,
                    f"best_{self.metric}", "worker_time", "worker", "attempts",
                    "reason"]  # fmt: skip
+        if self.state.observed is not None:  # a model-based searcher: who proposed what
+            for row, trial in zip(rows, self.state.trials, strict=True):
+                row["proposed_by"] = trial.by
+            columns.insert(columns.index("epochs"), "proposed_by")
         return _pandas().DataFrame(rows, columns=columns)
 
     @property

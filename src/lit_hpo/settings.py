@@ -30,6 +30,10 @@ class Settings:
     lock: str = "flock"  # strict_soft for a study directory on NFS (docs/journal.md)
     space: dict[str, str] = field(default_factory=dict)  # config key -> sweep expression
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)  # tried first
+    searcher: str = "random"  # random, grid, or model-based: tpe, gp, cmaes (Optuna's), bohb
+    random_fraction: float = 1 / 3  # model-based: this share of new trials is drawn at random
+    min_points: int | None = None  # model-based: results a level needs; null: dimensions + 1
+    bandwidth_factor: float = 3.0  # bohb: candidates are drawn this much wider than its KDE
 
 
 DEFAULTS = Settings()

@@ -15,12 +15,14 @@ from lit_hpo import records
 from lit_hpo.locks import KINDS
 from lit_hpo.overrides import parse_domain
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
+from lit_hpo.searchers import SearcherSpec, check_space, grid_size
 from lit_hpo.settings import DEFAULTS, KNOWN_KEYS
 from lit_hpo.space import Domain, space_to_json
 from lit_hpo.state import RESERVED_PREFIXES
 
 # Header fields that define a study; a rerun into the same directory must match them.
-IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed", "lock")
+IDENTITY = ("space", "points_to_evaluate", "scheduler", "metric", "mode", "seed", "lock",
+            "searcher")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class StudySpec:
     max_retries: int = DEFAULTS.max_retries  # lost attempts it may resume from; then fails
     lease_seconds: float = DEFAULTS.lease_seconds  # a running attempt silent this long is lost
     lock: str = DEFAULTS.lock  # or "strict_soft" on shared filesystems (see lit_hpo.journal)
+    searcher: SearcherSpec = field(default_factory=SearcherSpec)
 
     def session(self, now: float, n_workers: int, pid: int) -> records.SessionRecord:
         """The ``session`` record: this run's operational settings."""
@@ -85,6 +88,7 @@ class StudySpec:
             "mode": self.mode,
             "seed": self.seed,
             "lock": self.lock,
+            "searcher": self.searcher.to_json(),
         }
 
     def header(self, now: float) -> records.StudyRecord:
@@ -94,7 +98,6 @@ class StudySpec:
             "format": records.FORMAT_VERSION,
             "time": now,
             **self.identity(),
-            "searcher": {"name": "random"},
             "budget": self.budget.to_json(),
         }
 
@@ -190,9 +193,16 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
                     f"`hpo.points_to_evaluate[{index}]` sets {key}={value!r}, outside its "
                     f"domain {space[key].to_json()}."
                 )
+    searcher = SearcherSpec(
+        hpo.get("searcher", DEFAULTS.searcher),
+        hpo.get("random_fraction", DEFAULTS.random_fraction),
+        hpo.get("min_points", DEFAULTS.min_points),
+        hpo.get("bandwidth_factor", DEFAULTS.bandwidth_factor),
+    )
+    check_space(searcher, space)
     budget = Budget(
         hpo.get("max_wallclock_time", DEFAULTS.max_wallclock_time),
-        hpo.get("max_trials", DEFAULTS.max_trials),
+        _max_trials(hpo.get("max_trials", DEFAULTS.max_trials), searcher, space, points),
     )
     max_retries = hpo.get("max_retries", DEFAULTS.max_retries)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -211,5 +221,23 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
     return StudySpec(
         space=space, scheduler=scheduler, metric=metric, mode=mode, seed=seed,
         points_to_evaluate=points, budget=budget, n_workers=n_workers,
-        max_retries=max_retries, lease_seconds=float(lease), lock=lock,
+        max_retries=max_retries, lease_seconds=float(lease), lock=lock, searcher=searcher,
     )  # fmt: skip
+
+
+def _max_trials(max_trials: Any, searcher: SearcherSpec, space: dict[str, Domain],
+                points: list[dict[str, Any]]) -> Any:  # fmt: skip
+    """A grid has as many trials as points (plus the points to evaluate): the default
+    budget, and the most a study can run."""
+    if searcher.name != "grid":
+        return max_trials
+    size = len(points) + grid_size(space)
+    if max_trials is None:
+        return size
+    if isinstance(max_trials, int) and not isinstance(max_trials, bool) and max_trials > size:
+        raise ValueError(
+            f"`hpo.max_trials={max_trials}` is more than the grid's {size} points"
+            f"{' (with the points to evaluate)' if points else ''}; leave hpo.max_trials "
+            "unset to run the whole grid once, or give it at most that many."
+        )
+    return max_trials

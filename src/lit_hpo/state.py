@@ -39,6 +39,8 @@ __all__ = ["FORMAT_VERSION", "STATUSES", "TERMINAL", "InvalidRecordError", "Stud
 _DECISIONS = frozenset(ACTIONS)
 _NUMBERS = (int, float)
 RESERVED_PREFIXES = ("hpo.", "hydra.")  # config keys that can never be search dimensions
+UNOBSERVED = ("random", "grid")  # searchers whose configs do not depend on results
+BY = ("point", "random", "grid", "model")  # what proposed a claim's config
 
 
 class InvalidRecordError(ValueError):
@@ -111,6 +113,9 @@ class Trial:
     last_seen: float = 0.0  # time of the current attempt's last record
     segments: list[Segment] = field(default_factory=list)
     bracket: int | None = None  # Hyperband's bracket, drawn when the trial was claimed
+    claimed_at: int = 0  # the claim's position in the journal (records before it)
+    prefix: int | None = None  # model-based searchers: the records its config was fitted on
+    by: str | None = None  # what proposed its config: point, random, grid or model
 
     @property
     def last_epoch(self) -> int:
@@ -154,6 +159,10 @@ class StudyState:
     # check. Set by the reader: the state itself knows no clock.
     not_after: float | None = None
     _domains: dict[str, Domain] = field(default_factory=dict)  # the header's space
+    # Model-based searchers only: per epoch, (record position, trial id, value made
+    # smaller-is-better) of every finite report, in journal order, so a searcher can see
+    # the study as it was after any prefix of the journal (``lit_hpo.searchers``).
+    observed: dict[int, list[tuple[int, int, float]]] | None = None
 
     def check(self, record: Record) -> None:
         """Raise :class:`InvalidRecordError` (naming what is wrong) if the record cannot
@@ -189,6 +198,9 @@ class StudyState:
     def _apply_study(self, record: Record) -> None:
         self.header = record
         self.sign = -1.0 if record.get("mode") == "max" else 1.0
+        searcher = record.get("searcher") or {}
+        if searcher.get("name", "random") not in UNOBSERVED:
+            self.observed = {}
 
     def _apply_session(self, record: Record) -> None:
         if self.sessions:  # attempts the last run left open ended with it, not later
@@ -205,6 +217,8 @@ class StudyState:
         trial.last_seen = record["time"]
         trial.segments.append(Segment(0, record["worker"], record["time"]))
         trial.bracket = record.get("bracket")
+        trial.claimed_at = self.n_records - 1
+        trial.prefix, trial.by = record.get("prefix"), record.get("by")
         if trial.bracket is None:
             self.unbracketed += 1
         self.trials.append(trial)
@@ -283,6 +297,18 @@ class StudyState:
             raise InvalidRecordError(f"its 'mode' is {record.get('mode')!r}, not min or max")
         _int(record, "seed")
         _time(record, self.not_after)
+        from lit_hpo.searchers import SearcherSpec  # (a cycle at import time: they read states)
+
+        searcher = record.get("searcher")
+        try:
+            if searcher is not None and not isinstance(searcher, dict):
+                raise TypeError("not a mapping")
+            SearcherSpec.from_json(searcher)
+        except (ValueError, TypeError) as err:
+            raise InvalidRecordError(
+                f"its 'searcher' {searcher!r} is not one this lit_hpo knows ({err}); if a newer "
+                "lit_hpo wrote it, upgrade lit_hpo to read it"
+            ) from None
         self._domains = domains
 
     def _check_session(self, record: Record) -> None:
@@ -341,6 +367,15 @@ class StudyState:
         _time(record, self.not_after)
         if "bracket" in record:
             _int(record, "bracket")
+        if "prefix" in record:
+            prefix = _int(record, "prefix")
+            if prefix > self.n_records:
+                raise InvalidRecordError(
+                    f"its config was fitted on the first {prefix} records, but only "
+                    f"{self.n_records} come before it"
+                )
+        if "by" in record and record["by"] not in BY:
+            raise InvalidRecordError(f"its 'by' is {record['by']!r}, not one of {', '.join(BY)}")
         config = record.get("config")
         if not isinstance(config, dict) or set(config) != set(self._domains):
             keys = list(config) if isinstance(config, dict) else config
@@ -420,6 +455,10 @@ class StudyState:
         )
         if value is not None and math.isfinite(value):
             self._add(epoch, self.sign * value)
+            if self.observed is not None:
+                self.observed.setdefault(epoch, []).append(
+                    (self.n_records - 1, trial.trial_id, self.sign * value)
+                )
             if trial.bracket is not None:
                 self._add((trial.bracket, epoch), self.sign * value)
 

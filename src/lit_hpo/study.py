@@ -24,7 +24,7 @@ from lit_hpo.journal import Journal, JournalCorruptError, Record
 from lit_hpo.policy import decide, may_start_trial
 from lit_hpo.records import Action, Op, Status
 from lit_hpo.schedulers import CONTINUE, Decision, Scheduler, make_scheduler
-from lit_hpo.searcher import config_for
+from lit_hpo.searchers import Search, Suggestion
 from lit_hpo.settings import DEFAULTS
 from lit_hpo.spec import StudySpec, check_compatible
 from lit_hpo.state import CLOCK_SKEW, TERMINAL, InvalidRecordError, StudyState, Trial
@@ -75,6 +75,8 @@ class StudyClient:
         # HPOCallback): the guard makes each step atomic among them.
         self._guard = threading.RLock()
         self._scheduler: Scheduler | None = None
+        self._search: Search | None = None
+        self._expected: dict[int, dict[str, Any]] = {}  # configs recomputed, by trial id
         self._clock = clock
 
     def refresh(self) -> StudyState:
@@ -122,6 +124,13 @@ class StudyClient:
         if self._scheduler is None:
             self._scheduler = make_scheduler(self.header["scheduler"])
         return self._scheduler
+
+    @property
+    def search(self) -> Search:
+        """The study's searcher, built once from the header."""
+        if self._search is None:
+            self._search = Search(self.header)
+        return self._search
 
     @contextmanager
     def _locked(self) -> Iterator[StudyState]:
@@ -181,40 +190,89 @@ class StudyClient:
     def claim(self, worker: int) -> Claim | None:
         """Take work for ``worker``: a pending trial to resume (oldest first), else a
         paused trial the scheduler promotes, else a new trial; ``None`` when the budget
-        is spent."""
-        with self._locked() as state:
-            now = self._clock()
-            self._expire_leases(now)
-            pending = state.pending()
-            promoted = None
-            if not pending:
-                promoted = self.scheduler.promotable(state)
-            resuming = bool(pending) or promoted is not None
-            if not may_start_trial(state, now, resuming=resuming):
+        is spent.
+
+        A model-based searcher's model is fitted before the lock is taken, on a lock-free
+        snapshot, for the trial id that snapshot says comes next; under the lock the
+        proposal is used if that id is still the next one (reports appended meanwhile do
+        not matter: the claim records the prefix the model saw). Otherwise it is
+        refitted, outside the lock again, at most ``REFITS`` times before fitting under
+        it. Configurations a resume needs are recomputed outside the lock too.
+        """
+        proposal: Suggestion | None = None
+        for _ in range(REFITS):
+            proposal = self._prepare()
+            with self._locked() as state:
+                if proposal is None or proposal.trial_id == len(state.trials):
+                    return self._claim(worker, proposal)
+        with self._locked():
+            return self._claim(worker, None)
+
+    def _prepare(self) -> _Proposal | None:
+        """Outside the lock: recompute what this claim is likely to need."""
+        state = self.refresh()
+        pending = state.pending()
+        if pending:
+            self._expected_config(pending[0])
+            return None
+        if self.search.model_based:
+            promoted = self.scheduler.promotable(state)
+            if promoted is not None:
+                self._expected_config(state.trials[promoted])
                 return None
-            if resuming:
-                trial = pending[0] if pending else state.trials[promoted]  # type: ignore[index]
-                config = self._checked_config(trial)
-                attempt = trial.attempt + 1
-                self._append(records.resume(trial.trial_id, attempt, worker, os.getpid(),
-                                            trial.last_epoch, now))  # fmt: skip
-                return Claim(self.state.trials[trial.trial_id], attempt, trial.last_epoch, config)
             trial_id = len(state.trials)
-            config = self.config_of(trial_id)
-            bracket = self.scheduler.claim_fields(trial_id).get("bracket")
-            self._append(records.claim(trial_id, worker, os.getpid(), config, now, bracket))
-            return Claim(self.state.trials[trial_id], 0, 0, config)
+            return _Proposal(trial_id, self.search.suggest(state, trial_id, state.n_records))
+        return None
+
+    def _claim(self, worker: int, proposal: _Proposal | None) -> Claim | None:
+        state, now = self.state, self._clock()
+        self._expire_leases(now)
+        pending = state.pending()
+        promoted = None
+        if not pending:
+            promoted = self.scheduler.promotable(state)
+        resuming = bool(pending) or promoted is not None
+        if not may_start_trial(state, now, resuming=resuming):
+            return None
+        if resuming:
+            trial = pending[0] if pending else state.trials[promoted]  # type: ignore[index]
+            config = self._checked_config(trial)
+            attempt = trial.attempt + 1
+            self._append(records.resume(trial.trial_id, attempt, worker, os.getpid(),
+                                        trial.last_epoch, now))  # fmt: skip
+            return Claim(self.state.trials[trial.trial_id], attempt, trial.last_epoch, config)
+        trial_id = len(state.trials)
+        if proposal is not None and proposal.trial_id == trial_id:
+            suggestion = proposal.suggestion
+        else:
+            suggestion = self.search.suggest(state, trial_id, state.n_records)
+        bracket = self.scheduler.claim_fields(trial_id).get("bracket")
+        self._append(records.claim(trial_id, worker, os.getpid(), suggestion.config, now,
+                                   bracket, suggestion.prefix, suggestion.by))  # fmt: skip
+        self._expected[trial_id] = suggestion.config
+        return Claim(self.state.trials[trial_id], 0, 0, suggestion.config)
 
     def config_of(self, trial_id: int) -> dict[str, Any]:
         """Trial ``trial_id``'s configuration: a pure function of the header's space,
-        points to evaluate and seed (the header is checked against the command that
-        opens the study), never read back from a claim record."""
-        return config_for(self.header, trial_id)
+        points to evaluate, seed and searcher (the header is checked against the command
+        that opens the study) and, for a model-based searcher, of the journal prefix its
+        claim names; recomputed, never read back from the claim."""
+        if trial_id >= len(self.state.trials):
+            self.refresh()
+        if trial_id < len(self.state.trials):
+            return self._expected_config(self.state.trials[trial_id])
+        return self.search.suggest(self.state, trial_id, self.state.n_records).config
+
+    def _expected_config(self, trial: Trial) -> dict[str, Any]:
+        config = self._expected.get(trial.trial_id)
+        if config is None:
+            config = self._expected[trial.trial_id] = self.search.expected(self.state, trial)
+        return config
 
     def _checked_config(self, trial: Trial) -> dict[str, Any]:
         """Refuse to run a trial whose recorded config is not the one its id gives: the
         journal is untrusted input, and its config would become the trial's overrides."""
-        expected = self.config_of(trial.trial_id)
+        expected = self._expected_config(trial)
         if trial.config != expected:
             raise JournalCorruptError(
                 f"{self.journal.path}: trial {trial.trial_id}'s recorded config "
@@ -310,6 +368,15 @@ class StudyClient:
                 return  # ended already, or a stale attempt
             self._append(records.end(trial_id, Status(status), self._clock(), attempt, reason,
                                      error))  # fmt: skip
+
+
+REFITS = 3  # claims that found another worker's claim first refit this often, unlocked
+
+
+@dataclass(frozen=True)
+class _Proposal:
+    trial_id: int
+    suggestion: Suggestion
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from lit_hpo.space import Domain, Value, sample_config, space_from_json
+from lit_hpo.space import Domain, Value, sample_config
 
 
-def trial_rng(seed: int, trial_id: int) -> np.random.Generator:
-    """The generator for one trial: independent of which worker asks, or when."""
-    return np.random.default_rng([seed, trial_id])
+def trial_rng(seed: int, trial_id: int, stream: int = 0) -> np.random.Generator:
+    """A generator for one trial: independent of which worker asks, or when. Stream 0
+    draws its random configuration; model-based searchers use streams 1 and 2."""
+    return np.random.default_rng([seed, trial_id] if stream == 0 else [seed, trial_id, stream])
 
 
 def suggest(
@@ -20,7 +21,7 @@ def suggest(
     seed: int,
     trial_id: int,
 ) -> dict[str, Value]:
-    """The configuration of trial ``trial_id``.
+    """The random configuration of trial ``trial_id``.
 
     Trials ``0 .. len(points_to_evaluate) - 1`` take the given points (a point may fix
     only some keys; the rest are sampled); later trials are drawn at random. Every
@@ -30,12 +31,3 @@ def suggest(
     if trial_id < len(points_to_evaluate):
         config.update(points_to_evaluate[trial_id])
     return config
-
-
-def config_for(header: dict[str, Any], trial_id: int) -> dict[str, Value]:
-    """Trial ``trial_id``'s configuration from a study's header (space, points, seed):
-    what a worker runs and what ``lit-hpo verify`` checks claims against."""
-    return suggest(
-        space_from_json(header["space"]), header.get("points_to_evaluate") or [],
-        header["seed"], trial_id,
-    )  # fmt: skip
