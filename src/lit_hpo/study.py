@@ -247,8 +247,9 @@ class StudyClient:
         else:
             suggestion = self.search.suggest(state, trial_id, state.n_records)
         bracket = self.scheduler.claim_fields(trial_id).get("bracket")
+        by = suggestion.by if suggestion.prefix is not None else None  # model-based only
         self._append(records.claim(trial_id, worker, os.getpid(), suggestion.config, now,
-                                   bracket, suggestion.prefix, suggestion.by))  # fmt: skip
+                                   bracket, suggestion.prefix, by))  # fmt: skip
         self._expected[trial_id] = suggestion.config
         return Claim(self.state.trials[trial_id], 0, 0, suggestion.config)
 

@@ -16,6 +16,7 @@ instead of a configuration some earlier trial already has (continuous spaces).
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -47,8 +48,11 @@ class SearcherSpec:
 
     def __post_init__(self) -> None:
         if self.name not in SEARCHERS:
+            close = difflib.get_close_matches(str(self.name), SEARCHERS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"unknown searcher hpo.searcher={self.name!r}; use one of {', '.join(SEARCHERS)}."
+                f"unknown searcher hpo.searcher={self.name!r}.{hint} Use one of "
+                f"{', '.join(SEARCHERS)}."
             )
         fraction = self.random_fraction
         if (
