@@ -28,6 +28,7 @@ from lit_hpo.compose import format_override
 from lit_hpo.hydra_job import HydraJob, TaskRef, name_job
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_interrupts
+from lit_hpo.optuna_sweeper import translate as translate_optuna_sweeper
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
 from lit_hpo.runlock import StudyBusyError, run_lock
@@ -82,6 +83,34 @@ def _check_trial_config(hydra_context: HydraContext, config: DictConfig, base: l
             f"a trial's config cannot be composed with the overrides {overrides}: {err}\n"
             "Check that every key in hpo.space (and every sweep override) exists in the config."
         ) from err
+
+
+def hpo_settings(config: DictConfig) -> dict[str, Any]:
+    """The study's settings: the ``hpo`` node, with a hydra-optuna-sweeper style
+    ``hydra.sweeper`` node translated into it, and ``max_epochs`` defaulting to the
+    trainer's.
+
+    Raises:
+        StudyConfigError: no settings at all, or a sweeper field that cannot be translated.
+    """
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(config, "hpo")
+    sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+    assert isinstance(sweeper, dict)
+    if node is None and not sweeper.get("params"):
+        raise StudyConfigError(
+            "the lit_hpo sweeper needs an `hpo` config node; select one with hpo=asha or hpo=random"
+        )
+    hpo = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    assert isinstance(hpo, dict)
+    try:
+        hpo = translate_optuna_sweeper(sweeper, hpo)
+    except ValueError as err:
+        raise StudyConfigError(str(err)) from None
+    if hpo.get("max_epochs") is None:
+        hpo["max_epochs"] = OmegaConf.select(config, "trainer.max_epochs", default=None)
+    return hpo
 
 
 def refuse_unsupported(config: Any, trial: Any) -> None:
@@ -143,16 +172,10 @@ def run_sweep(hydra_context: HydraContext, task_function: TaskFunction, config: 
             "on this machine and would ignore it. Drop the hydra/launcher override (cluster "
             "launchers are not supported yet)."
         )
-    if "hpo" not in config or config.hpo is None:
-        raise StudyConfigError(
-            "the lit_hpo sweeper needs an `hpo` config node; select one with hpo=asha or hpo=random"
-        )
     parser = OverridesParser.create(config_loader=hydra_context.config_loader)
     overrides = parser.parse_overrides(arguments)
-    hpo_node = OmegaConf.to_container(config.hpo, resolve=True)
-    assert isinstance(hpo_node, dict)
     try:
-        hpo, base = split_overrides(hpo_node, overrides)
+        hpo, base = split_overrides(hpo_settings(config), overrides)
         spec = spec_from_config(hpo)
     except (TypeError, ValueError) as err:
         raise StudyConfigError(str(err)) from err
@@ -224,15 +247,13 @@ def run_rank(hydra_context: HydraContext, task_function: TaskFunction, config: D
     The rank stops when its trial's worker (rank 0, its parent) is gone."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.utils import JobStatus, run_job
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import open_dict
 
     from lit_hpo.compose import TrialComposer
 
     die_with_parent()
     parser = OverridesParser.create(config_loader=hydra_context.config_loader)
-    hpo = OmegaConf.to_container(config.hpo, resolve=True)
-    assert isinstance(hpo, dict)
-    _, base = split_overrides(hpo, parser.parse_overrides(arguments))
+    _, base = split_overrides(hpo_settings(config), parser.parse_overrides(arguments))
     base = [*base, format_override("hydra.sweep.dir", str(Path(trial.study_dir)))]
     values = StudyClient(trial.study_dir).config_of(trial.trial_id)
     job = name_job(TrialComposer(hydra_context.config_loader, config, base)(values),

@@ -10,7 +10,7 @@ annotations.
 """
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Dict, Optional  # noqa: UP035 - see the docstring
 
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
@@ -23,7 +23,21 @@ from lit_hpo.settings import base_node
 
 @dataclass
 class LitHpoSweeperConf:
+    """The study's settings are the task config's ``hpo`` node. The other fields are
+    hydra-optuna-sweeper's, so that a config written for it runs under lit_hpo with only
+    its sweeper override changed (:mod:`lit_hpo.optuna_sweeper` translates them)."""
+
     _target_: str = "hydra_plugins.lit_hpo_sweeper.lit_hpo_sweeper.LitHpoSweeper"
+    params: Optional[Dict[str, Any]] = None  # noqa: UP006, UP045
+    sampler: Optional[Dict[str, Any]] = None  # noqa: UP006, UP045
+    direction: Optional[Any] = None  # noqa: UP045
+    n_trials: Optional[int] = None  # noqa: UP045
+    n_jobs: Optional[int] = None  # noqa: UP045
+    storage: Optional[Any] = None  # noqa: UP045
+    study_name: Optional[str] = None  # noqa: UP045
+    search_space: Optional[Dict[str, Any]] = None  # noqa: UP006, UP045
+    custom_search_space: Optional[str] = None  # noqa: UP045
+    max_failure_rate: Optional[float] = None  # noqa: UP045
 
 
 ConfigStore.instance().store(
@@ -40,7 +54,7 @@ resolvers.register()  # ${lit_hpo.resume_from:} for a project's own ckpt_path se
 
 
 class LitHpoSweeper(Sweeper):
-    def __init__(self) -> None:
+    def __init__(self, **optuna_fields: Any) -> None:  # read from the config in run_sweep
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045 - see the docstring
         self.task_function: Optional[TaskFunction] = None  # noqa: UP045
         self.config: Optional[DictConfig] = None  # noqa: UP045
