@@ -357,3 +357,23 @@ def test_the_model_is_fitted_outside_the_journal_lock(
     monkeypatch.setattr(bohb_module, "suggest", fit)
     run_study(tmp_path, client=client)
     assert len(fits) > 5 and not any(fits)  # every fit ran with the lock free
+
+
+@pytest.mark.slow
+def test_an_asha_study_with_bohb_end_to_end(tmp_path: Path, fashion_root: Path) -> None:
+    """`python train.py -m hpo=asha hpo.searcher=bohb`: real Hydra, real Trainer."""
+    from lit_hpo import load_study
+    from tests.conftest import SMALL, run_train
+
+    result = run_train(
+        tmp_path, fashion_root, "hpo=asha", "model=mlp", "hpo.searcher=bohb", "hpo.min_points=3",
+        "hpo.n_workers=2", "hpo.max_trials=12", "hpo.max_wallclock_time=null",
+        "trainer.max_epochs=4", "hpo.grace_period=1", *SMALL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = load_study(tmp_path)
+    table = study.trials
+    assert list(table["proposed_by"][:1]) == ["point"]  # the seeds' point to evaluate
+    assert "model" in set(table["proposed_by"]) and "stopped" in set(table["status"])
+    assert "(proposed by the model)" in result.stdout
+    assert scan(tmp_path / "journal.jsonl")[0] == []
