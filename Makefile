@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data/FashionMNIST/raw),)
 export LIT_HPO_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install data demo demo-random test lint clean bench-overhead bench-journal bench-lenet
+.PHONY: install data demo demo-random test lint clean bench-overhead bench-journal bench-lenet bench-search
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-journal: $(VENV)/.bench  ## report latency and replay at scale vs Optuna (
 
 bench-lenet: $(VENV)/.bench data  ## the seeds' study: ours vs Syne Tune (~25 min per seed)
 	$(BIN)/python benchmarks/lenet.py --seeds 0 1
+
+bench-search: $(VENV)/.bench data  ## searchers vs hydra-optuna-sweeper and Syne Tune BOHB (~11 min per seed)
+	$(BIN)/python benchmarks/search.py
 
 test: install
 	$(BIN)/python -m pytest

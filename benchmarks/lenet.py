@@ -7,7 +7,7 @@ LeNet on FashionMNIST, learning_rate ~ loguniform(0.01, 1), batch_size ~ randint
 everyone. Per seed:
   lit_hpo ASHA / random   ``python train.py -m hpo=asha|random hpo.seed=S`` (grace period
                           2, reduction factor 2);
-  Syne Tune ASHA / random ``Tuner`` + ``LocalBackend`` on ``benchmarks/lenet_trial.py``:
+  Syne Tune ASHA / random ``Tuner`` + ``LocalBackend`` on ``benchmarks/synetune_trial.py``:
                           the same model, data module and Trainer settings, one torch
                           thread per trial process (as our workers get here),
                           ``ASHA(grace_period=2, reduction_factor=2)``, random_seed S.

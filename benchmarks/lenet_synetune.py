@@ -1,5 +1,5 @@
 """Syne Tune's side of ``lenet.py``: its ``Tuner`` + ``LocalBackend`` on the same LeNet
-trial (``lenet_trial.py``), in a process of its own."""
+trial (``synetune_trial.py``), in a process of its own."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def synetune_tuner(args: argparse.Namespace) -> None:
             points_to_evaluate=first,
         )
     Tuner(
-        trial_backend=LocalBackend(entry_point=str(HERE / "lenet_trial.py")),
+        trial_backend=LocalBackend(entry_point=str(HERE / "synetune_trial.py")),
         scheduler=scheduler,
         stop_criterion=StoppingCriterion(max_wallclock_time=args.budget),
         n_workers=2,

@@ -22,20 +22,27 @@ def build_study(
     reduction_factor: int = 4,
     decide: bool = False,
     seed: int = 0,
+    searcher: str | None = None,
+    dims: int = 1,
 ) -> None:
     """Write ``path`` (a journal.jsonl). ``decide``: every report carries the scheduler's
-    real decision (replayed while writing, slower); otherwise ``continue``."""
+    real decision (replayed while writing, slower); otherwise ``continue``. ``searcher``
+    and ``dims``: a model-based study over ``x0 .. x<dims-1>`` (else ``x``, no searcher)."""
     from lit_hpo.journal import encode
     from lit_hpo.policy import decide as decide_report
     from lit_hpo.spec import spec_from_config
     from lit_hpo.state import StudyState
 
-    spec = spec_from_config({
+    keys = ["x"] if searcher is None else [f"x{i}" for i in range(dims)]
+    settings = {
         "scheduler": scheduler, "max_epochs": REPORTS_PER_TRIAL, "grace_period": 1,
         "reduction_factor": reduction_factor, "max_trials": 10**9,
-        "max_wallclock_time": None, "seed": seed, "space": {"x": "interval(0, 1)"},
-        "lease_seconds": 10**6,
-    })  # fmt: skip
+        "max_wallclock_time": None, "seed": seed,
+        "space": {key: "interval(0, 1)" for key in keys}, "lease_seconds": 10**6,
+    }  # fmt: skip
+    if searcher is not None:
+        settings.update(searcher=searcher, random_fraction=0)  # every claim asks the model
+    spec = spec_from_config(settings)
     rng = random.Random(seed)
     state = StudyState()
     t = time.time()
@@ -50,8 +57,9 @@ def build_study(
         put(spec.header(t), buffer)
         put(spec.session(t, 1, os.getpid()), buffer)
         for trial in range(n_trials):
-            x = rng.random()
-            claim = {"op": "claim", "trial": trial, "worker": 0, "pid": 1, "config": {"x": x},
+            config = {key: rng.random() for key in keys}
+            x = config[keys[0]]
+            claim = {"op": "claim", "trial": trial, "worker": 0, "pid": 1, "config": config,
                      "time": t}  # fmt: skip
             claim.update(getattr(spec.scheduler, "claim_fields", lambda _: {})(trial))
             put(claim, buffer)

@@ -81,3 +81,23 @@ def test_benchmark_files_stay_small() -> None:
     ~250 lines."""
     sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "benchmarks").glob("*.py")}
     assert max(sizes.values()) <= 260, sizes
+
+
+def test_search_benchmark_smoke(tmp_path: Path, fashion_root: Path) -> None:
+    """Our ASHA with random search and BOHB, 12 s each, and the suggestion cost at a tiny
+    size: the traces come from the journal, the table names the target."""
+    subprocess.run(
+        [sys.executable, "benchmarks/search.py", "--seeds", "0", "--budget", "12",
+         "--epochs", "2", "--train-fraction", "0.02", "--systems", "lit_hpo ASHA+random",
+         "lit_hpo ASHA+BOHB", "--latency-sizes", "30", "--out", str(tmp_path),
+         "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "LIT_HPO_DATA": str(fashion_root)},
+    )  # fmt: skip
+    results = json.loads((tmp_path / "search.json").read_text())
+    (run,) = results["runs"]["lit_hpo ASHA+BOHB"]
+    assert run["epochs"] >= 2 and all(0 <= v <= 1 for _, v in run["trace"])
+    assert results["summary"]["lit_hpo ASHA+random"]["reached"] == "1/1"
+    assert [(r["searcher"], r["trials"]) for r in results["latency"]] == [("bohb", 30), ("tpe", 30)]
+    assert all(r["lock_ms"]["max"] < r["claim_ms"]["max"] for r in results["latency"])
+    assert "time to" in (tmp_path / "search.md").read_text()

@@ -21,6 +21,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from lit_hpo.searchers import bohb, optuna_samplers
 from lit_hpo.searchers.evidence import gather
 from lit_hpo.searchers.grid import check_grid, grid_point, grid_size
@@ -111,6 +113,8 @@ class Search:
         self.spec = SearcherSpec.from_json(header.get("searcher"))
         self.min_points = self.spec.min_points or len(self.space) + 1
         self.continuous = any(not isinstance(d, Choice) for d in self.space.values())
+        self._rows: dict[int, list[float]] = {}  # bohb: encoded configurations, by trial
+        self._optuna_trials: dict[Any, Any] = {}  # tpe/gp/cmaes: by (trial, level)
 
     @property
     def model_based(self) -> bool:
@@ -133,14 +137,24 @@ class Search:
             return Suggestion(config, "random", prefix)
         rng = trial_rng(self.seed, trial_id, 2)
         if self.spec.name == "bohb":
-            proposed = bohb.suggest(self.space, evidence.configs, evidence.values, rng,
-                                    self.min_points, self.spec.bandwidth_factor)  # fmt: skip
+            data = np.array([self._row(trial, config) for trial, config
+                             in zip(evidence.trials, evidence.configs, strict=True)])  # fmt: skip
+            proposed = bohb.suggest(self.space, data, evidence.values, rng, self.min_points,
+                                    self.spec.bandwidth_factor)  # fmt: skip
         else:
-            proposed = optuna_samplers.suggest(self.spec.name, self.space, evidence.configs,
-                                               evidence.values, rng)  # fmt: skip
+            rows = zip(evidence.trials, evidence.configs, evidence.values, strict=True)
+            keyed = [((trial, evidence.epoch), config, value) for trial, config, value in rows]
+            proposed = optuna_samplers.suggest(self.spec.name, self.space, keyed, rng,
+                                               self._optuna_trials)  # fmt: skip
         if self.continuous and proposed in evidence.earlier:
             return Suggestion(config, "random", prefix)
         return Suggestion(proposed, "model", prefix)
+
+    def _row(self, trial: int, config: dict[str, Any]) -> list[float]:
+        row = self._rows.get(trial)
+        if row is None:
+            row = self._rows[trial] = bohb.encode(self.space, config)
+        return row
 
     def expected(self, state: StudyState, trial: Trial) -> dict[str, Value]:
         """The configuration trial ``trial`` must have: recomputed from its id and the

@@ -19,7 +19,8 @@ from lit_hpo.state import StudyState
 @dataclass(frozen=True)
 class Evidence:
     epoch: int  # the level
-    configs: list[dict[str, Any]]  # of the trials that reported at that level
+    trials: list[int]  # the trials that reported at that level
+    configs: list[dict[str, Any]]  # their configurations
     values: list[float]  # their values there, smaller is better
     earlier: list[dict[str, Any]]  # every config claimed before the prefix
 
@@ -36,6 +37,7 @@ def gather(state: StudyState, prefix: int, min_points: int) -> Evidence | None:
             claimed = bisect.bisect_left(state.trials, prefix, key=lambda t: t.claimed_at)
             return Evidence(
                 epoch,
+                [trial for _, trial, _ in seen],
                 [state.trials[trial].config for _, trial, _ in seen],
                 [value for _, _, value in seen],
                 [trial.config for trial in state.trials[:claimed]],
