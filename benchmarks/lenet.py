@@ -173,8 +173,10 @@ def main() -> None:
     parser.add_argument("--role", choices=["synetune"], help=argparse.SUPPRESS)
     parser.add_argument("--scheduler", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--out-file", dest="out_file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "synetune":
+        args.out = args.out_file
         return synetune_tuner(args)
     args.ours_overrides = [
         f"trainer.max_epochs={args.epochs}",

@@ -78,13 +78,15 @@ RUNNERS: dict[tuple[str, str], Callable[[argparse.Namespace, str, Path], Run]] =
     ("b", "ours"): ours_b,
     ("a", "optuna"): optuna_run,
     ("b", "optuna"): optuna_run,
+    ("b", "optuna_full"): optuna_run,
     ("a", "synetune"): synetune_run,
     ("b", "synetune"): synetune_run,
 }
 
 
 def label(system: str, sleep_time: float | None) -> str:
-    names = {"ours": "lit_hpo", "optuna": "Optuna", "synetune": "Syne Tune"}
+    names = {"ours": "lit_hpo", "optuna": "Optuna", "synetune": "Syne Tune",
+             "optuna_full": "Optuna + TensorBoard + checkpoint per epoch"}  # fmt: skip
     return names[system] + (f" (sleep_time {sleep_time:g})" if sleep_time is not None else "")
 
 
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument(
         "--systems",
         nargs="+",
-        choices=["ours", "optuna", "synetune"],
+        choices=["ours", "optuna", "optuna_full", "synetune"],
         default=["ours", "optuna", "synetune"],
     )
     parser.add_argument(
@@ -120,6 +122,7 @@ def main() -> None:
     parser.add_argument("--study")
     parser.add_argument("--scheduler", default="random")
     parser.add_argument("--lightning", type=int, default=0)
+    parser.add_argument("--full", type=int, default=0, help="optuna_full: our trial's features")
     parser.add_argument("--sleep-time", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -143,6 +146,7 @@ def main() -> None:
                 **{
                     **vars(args),
                     "lightning": variant == "b",
+                    "full": int(system == "optuna_full"),
                     "sleep_time": sleep_time,
                     "seed": repeat,
                 }

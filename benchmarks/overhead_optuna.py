@@ -78,7 +78,7 @@ def optuna_worker(args: argparse.Namespace) -> None:
         module = SleepyModule(trial.suggest_float("x", 0.0, 1.0), args.epoch_sleep)
         callbacks = [Pruning(trial, monitor="validation_error") if asha else Seen(seen)]
         try:
-            trainer(args.epochs, callbacks).fit(module, SleepyData())
+            trainer(args.epochs, callbacks, full_dir(args, trial.number)).fit(module, SleepyData())
         finally:
             record["end"] = time.time()
             record["fit_start"] = module.stamps["fit_start"]
@@ -107,6 +107,11 @@ def _seen_callback() -> type:
                 self.seen.append(time.time())
 
     return Seen
+
+
+def full_dir(args: argparse.Namespace, number: int) -> Path | None:
+    """``optuna_full``: each trial's directory for what lit_hpo's trials also write."""
+    return Path(args.out).parent / f"trial_{number}" if args.full else None
 
 
 def optuna_run(args: argparse.Namespace, scheduler: str, run_dir: Path) -> Run:
@@ -146,6 +151,8 @@ def optuna_run(args: argparse.Namespace, scheduler: str, run_dir: Path) -> Run:
                     str(args.wallclock),
                     "--lightning",
                     str(int(args.lightning)),
+                    "--full",
+                    str(args.full),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

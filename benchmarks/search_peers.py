@@ -10,7 +10,6 @@ through a ``.pth`` file, so that only Optuna and the two Hydra plugins differ.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from measure import HERE, ROOT
+from synetune_tuner import run_tuner, tune
 
 SEARCH = HERE / "search.py"  # the Syne Tune tuner runs as its --role synetune
 PEER_VENV = ROOT / "outputs" / "bench_venvs" / "hydra_optuna"
@@ -83,37 +83,14 @@ def run_hydra_optuna(args: argparse.Namespace, seed: int, run_dir: Path) -> dict
 
 
 def run_synetune(args: argparse.Namespace, seed: int, run_dir: Path) -> dict[str, Any]:
-    out = run_dir / "synetune.json"
-    env = {**os.environ, "SYNETUNE_FOLDER": str(run_dir / "synetune")}
-    launch = time.time()
-    with open(run_dir / "tuner.log", "w") as log:
-        subprocess.run(
-            [sys.executable, str(SEARCH), "--role", "synetune", "--seed", str(seed),
-             "--budget", str(args.budget), "--epochs", str(args.epochs),
-             "--train-fraction", str(args.train_fraction), "--out-file", str(out)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
-        )  # fmt: skip
-    results = json.loads(out.read_text())
-    trace = sorted((t - launch, v) for t, v in results["reports"])
-    return {"trace": trace, "trials": results["trials"], "epochs": len(trace)}
+    return run_tuner(SEARCH, ["--seed", str(seed), "--budget", str(args.budget), "--epochs",
+                              str(args.epochs), "--train-fraction", str(args.train_fraction)],
+                     run_dir)  # fmt: skip
 
 
 def synetune_tuner(args: argparse.Namespace) -> None:
-    from syne_tune import StoppingCriterion, Tuner
-    from syne_tune.backend import LocalBackend
     from syne_tune.config_space import lograndint, loguniform, randint, uniform
     from syne_tune.optimizer.baselines import BOHB
-    from syne_tune.tuner_callback import TunerCallback
-
-    reports: list[tuple[float, float]] = []
-    started: set[int] = set()
-
-    class Record(TunerCallback):
-        def on_start_trial(self, trial: Any) -> None:
-            started.add(trial.trial_id)
-
-        def on_trial_result(self, trial: Any, status: str, result: dict, decision: str) -> None:
-            reports.append((time.time(), float(result["validation_error"])))
 
     space = {
         "learning_rate": loguniform(0.01, 1.0), "batch_size": randint(32, 256),
@@ -125,14 +102,4 @@ def synetune_tuner(args: argparse.Namespace) -> None:
     scheduler = BOHB(space, metric="validation_error", do_minimize=True, time_attr="epoch",
                      max_t=args.epochs, grace_period=1, reduction_factor=3,
                      random_seed=args.seed)  # fmt: skip
-    tuner = Tuner(
-        trial_backend=LocalBackend(entry_point=str(HERE / "synetune_trial.py")),
-        scheduler=scheduler,
-        stop_criterion=StoppingCriterion(max_wallclock_time=args.budget),
-        n_workers=2,
-        sleep_time=0.1,
-        callbacks=[Record()],
-        tuner_name=f"search-bohb-{args.seed}",
-    )
-    tuner.run()
-    Path(args.out).write_text(json.dumps({"reports": reports, "trials": len(started)}))
+    tune(scheduler, args.budget, f"search-bohb-{args.seed}", args.out, sleep_time=0.1)

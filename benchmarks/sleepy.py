@@ -81,9 +81,20 @@ def save_stamps(path: Path, stamps: dict[str, Any]) -> None:
     path.write_text(json.dumps(stamps))
 
 
-def trainer(max_epochs: int, callbacks: list[L.Callback]) -> L.Trainer:
-    """The Trainer the peers' trials use (ours uses train.py's, which also logs to
-    TensorBoard and checkpoints every epoch)."""
+def trainer(max_epochs: int, callbacks: list[L.Callback], full: Path | None = None) -> L.Trainer:
+    """The Trainer the peers' trials use. Ours uses train.py's, which also logs to
+    TensorBoard and checkpoints every epoch: with ``full`` (a trial directory) the peer's
+    does too (``overhead.py --systems optuna_full``)."""
+    if full is not None:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        checkpoint = ModelCheckpoint(dirpath=full / "checkpoints", save_top_k=0, save_last=True)
+        return L.Trainer(
+            max_epochs=max_epochs, accelerator="cpu", enable_progress_bar=False,
+            enable_model_summary=False, logger=TensorBoardLogger(full, name="tensorboard"),
+            callbacks=[*callbacks, checkpoint], default_root_dir=full,
+        )  # fmt: skip
     return L.Trainer(
         max_epochs=max_epochs,
         accelerator="cpu",

@@ -392,6 +392,34 @@ def test_a_metric_that_is_never_logged_ends_the_study_at_once(
     assert time.monotonic() - started < 120  # not the whole 300 s budget
 
 
+@pytest.mark.slow
+def test_trials_that_all_fail_alike_end_the_study_and_a_fixed_rerun_goes_on(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    """No dataset: every trial would fail the same way for the whole budget. The study
+    stops after the third, exit 1, with the error; the rerun with the data continues."""
+    missing = tmp_path / "no_data"
+    missing.mkdir()
+    command = [sys.executable, "train.py", "-m", "hpo=asha", "model=mlp", "hpo.n_workers=2",
+               "hpo.max_wallclock_time=300", "trainer.max_epochs=2", *SMALL,
+               f"hydra.sweep.dir={tmp_path / 'study'}"]  # fmt: skip
+    env = {**study_env(fashion_root), "LIT_HPO_DATA": str(missing)}
+    started = time.monotonic()
+    run = subprocess.run([*command, "data.download=false"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=280)  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "trials failed with the same error before any reported" in run.stderr
+    assert "FashionMNIST was not found" in run.stderr
+    trials = load_study(tmp_path / "study").state.trials
+    assert 3 <= len(trials) <= 4 and {t.status for t in trials} == {"failed"}
+    assert time.monotonic() - started < 120
+    again = subprocess.run([*command, "hpo.max_trials=6", "hpo.max_wallclock_time=null"],
+                           cwd=ROOT, env=study_env(fashion_root), capture_output=True,
+                           text=True, timeout=280)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert any(t.reports for t in load_study(tmp_path / "study").state.trials)
+
+
 def test_planted_symlinks_are_never_written_through(study: Path, tmp_path: Path) -> None:
     from lit_hpo.plots import save_figures
     from lit_hpo.safefiles import UnsafePathError, open_append

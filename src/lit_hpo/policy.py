@@ -22,16 +22,35 @@ def time_exhausted(state: StudyState, now: float) -> bool:
     return limit is not None and state.active_seconds(now) >= limit
 
 
+SAME_ERROR = 3  # this many trials failing with one error, before any reported: stop
+
+
 def misconfigured(state: StudyState) -> Trial | None:
-    """The trial showing that the study cannot work as configured: one failed because
-    the study's metric was never logged, because it returned without reporting (no
-    ``HPOCallback``, no ``lit_hpo.report``), or because ``lit_hpo.report`` refused its
-    arguments, before any trial ever reported. Every worker
-    then stops starting trials (rather than fail trial after trial for the whole budget);
-    the ``-m`` run exits non-zero with that trial's message."""
-    if any(trial.reports for trial in state.trials):
+    """The trial showing that the study cannot work as configured, before any trial of
+    this run (session) reported: one failed because the study's metric was never logged,
+    because it returned without reporting (no ``HPOCallback``, no ``lit_hpo.report``), or
+    because ``lit_hpo.report`` refused its arguments; or the ``SAME_ERROR``-th trial to
+    fail with the very same error (a missing dataset, an import error in the model...).
+    Every worker then stops starting trials (rather than fail trial after trial for the
+    whole budget); the ``-m`` run exits non-zero with that trial's message. Trials of
+    earlier runs do not count, so a rerun after the fix goes on with the study."""
+    start = state.sessions[-1][0] if state.sessions else 0.0
+    this_run = [trial for trial in state.trials if trial.started >= start]
+    if any(trial.reports for trial in this_run):
         return None
-    return next((t for t in state.trials if t.reason in MISCONFIGURED), None)
+    flagged = next((t for t in this_run if t.reason in MISCONFIGURED), None)
+    if flagged is not None:
+        return flagged
+    failed = [t for t in this_run if t.status == Status.FAILED and t.reason == "error"]
+    if len(failed) >= SAME_ERROR and len({last_line(t) for t in failed[:SAME_ERROR]}) == 1:
+        return failed[SAME_ERROR - 1]
+    return None
+
+
+def last_line(trial: Trial) -> str:
+    """The last line of a failed trial's traceback: the exception and its message."""
+    lines = (trial.error or "").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def may_start_trial(state: StudyState, now: float, resuming: bool = False) -> bool:

@@ -209,8 +209,14 @@ class StudyClient:
             return self._claim(worker, None)
 
     def _prepare(self) -> _Proposal | None:
-        """Outside the lock: recompute what this claim is likely to need."""
-        state = self.refresh()
+        """Outside the journal lock: recompute what this claim is likely to need. (Under
+        this process's guard: its heartbeat thread must not fold records into the state
+        while a model reads it.)"""
+        with self._guard:
+            return self._prepare_guarded()
+
+    def _prepare_guarded(self) -> _Proposal | None:
+        state = self._refresh()
         pending = state.pending()
         if pending:
             self._expected_config(pending[0])
@@ -258,11 +264,12 @@ class StudyClient:
         points to evaluate, seed and searcher (the header is checked against the command
         that opens the study) and, for a model-based searcher, of the journal prefix its
         claim names; recomputed, never read back from the claim."""
-        if trial_id >= len(self.state.trials):
-            self.refresh()
-        if trial_id < len(self.state.trials):
-            return self._expected_config(self.state.trials[trial_id])
-        return self.search.suggest(self.state, trial_id, self.state.n_records).config
+        with self._guard:
+            if trial_id >= len(self.state.trials):
+                self._refresh()
+            if trial_id < len(self.state.trials):
+                return self._expected_config(self.state.trials[trial_id])
+            return self.search.suggest(self.state, trial_id, self.state.n_records).config
 
     def _expected_config(self, trial: Trial) -> dict[str, Any]:
         config = self._expected.get(trial.trial_id)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from lit_hpo.journal import JournalCorruptError
+from lit_hpo.policy import SAME_ERROR, last_line
 from lit_hpo.results import Study, load_study, utilization
 from lit_hpo.state import Trial
 from lit_hpo.study import JOURNAL_NAME
@@ -42,5 +43,11 @@ def summarize(study_dir: Path) -> Study | None:
 
 def misconfigured_message(trial: Trial) -> str:
     """Why a :func:`~lit_hpo.policy.misconfigured` study stopped: the trial's last line."""
-    last = (trial.error or "").strip().splitlines()[-1:] or [""]
-    return f"the study stopped after trial {trial.trial_id}, which could not report: {last[0]}"
+    if trial.reason == "error":
+        return (
+            f"the study stopped after trial {trial.trial_id}: the first {SAME_ERROR} trials "
+            f"failed with the same error before any reported: {last_line(trial)} (their "
+            "tracebacks: workers/worker_*.log); fix it and rerun the same command to go on"
+        )
+    last = last_line(trial)
+    return f"the study stopped after trial {trial.trial_id}, which could not report: {last}"

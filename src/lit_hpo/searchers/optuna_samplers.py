@@ -70,18 +70,21 @@ def suggest(
     """Optuna's ``name`` sampler's next configuration given ``evidence`` (key,
     configuration, value; smaller is better; the newest ``MAX_EVIDENCE`` are used);
     seeded from ``rng``, so the same evidence gives the same configuration. ``cache``
-    keeps the Optuna trial built for each key between calls."""
+    keeps the Optuna trials built for the keys used, for the next call."""
     import optuna
 
     distributions = {key: _distribution(domain) for key, domain in space.items()}
-    trials = []
+    used = {}
     for key, config, value in evidence[-MAX_EVIDENCE:]:
         trial = cache.get(key)
         if trial is None:
-            trial = cache[key] = optuna.trial.create_trial(
+            trial = optuna.trial.create_trial(
                 params=dict(config), distributions=distributions, value=value
             )
-        trials.append(trial)
+        used[key] = trial
+    cache.clear()  # keep only what the next call is likely to reuse
+    cache.update(used)
+    trials = list(used.values())
     seed = int(rng.integers(2**31 - 1))
     logger = logging.getLogger("optuna")
     level = logger.level

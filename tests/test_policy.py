@@ -1,0 +1,48 @@
+"""When a study stops starting trials because it cannot work as configured."""
+
+from __future__ import annotations
+
+from lit_hpo.policy import SAME_ERROR, may_start_trial, misconfigured
+from lit_hpo.summary import misconfigured_message
+from tests import records as r
+
+TRACEBACK = "Traceback (most recent call last):\n  ...\nFileNotFoundError: no FashionMNIST"
+
+
+def _failed(trial: int, error: str = TRACEBACK, reason: str = "error", time: float = 1.0) -> list:
+    return [r.claim(trial, time=time),
+            r.end(trial, "failed", time=time, reason=reason, error=error)]  # fmt: skip
+
+
+def test_the_same_error_in_the_first_trials_stops_the_study() -> None:
+    records = [r.header(), r.session()]
+    for trial in range(SAME_ERROR - 1):
+        records += _failed(trial)
+    assert misconfigured(r.state_of(*records)) is None  # two alike: not yet
+    state = r.state_of(*records, *_failed(SAME_ERROR - 1))
+    assert misconfigured(state).trial_id == SAME_ERROR - 1
+    assert not may_start_trial(state, 2.0)
+    message = misconfigured_message(misconfigured(state))
+    assert f"the first {SAME_ERROR} trials failed with the same error" in message
+    assert "FileNotFoundError: no FashionMNIST" in message and "rerun the same command" in message
+
+
+def test_different_errors_or_a_report_keep_the_study_going() -> None:
+    records = [r.header(), r.session()]
+    for trial in range(SAME_ERROR):
+        records += _failed(trial, error=f"ValueError: config {trial} is bad")
+    assert misconfigured(r.state_of(*records)) is None
+    alike = [r.header(), r.session(), r.claim(0), r.report(0, 1, 0.5), r.end(0, "completed")]
+    for trial in range(1, SAME_ERROR + 1):
+        alike += _failed(trial)
+    assert misconfigured(r.state_of(*alike)) is None  # a trial reported: configs can work
+
+
+def test_a_rerun_after_the_fix_goes_on() -> None:
+    """Failures (and a missing callback) of an earlier run do not stop the next one."""
+    records = [r.header(), r.session(time=0.0), *_failed(0, reason="no_report")]
+    for trial in range(1, SAME_ERROR + 1):
+        records += _failed(trial)
+    assert misconfigured(r.state_of(*records)) is not None
+    rerun = r.state_of(*records, r.session(time=10.0))
+    assert misconfigured(rerun) is None and may_start_trial(rerun, 11.0)
