@@ -113,7 +113,7 @@ class Search:
         self.spec = SearcherSpec.from_json(header.get("searcher"))
         self.min_points = self.spec.min_points or len(self.space) + 1
         self.continuous = any(not isinstance(d, Choice) for d in self.space.values())
-        self._rows: dict[int, list[float]] = {}  # bohb: encoded configurations, by trial
+        self._rows: dict[int, np.ndarray] = {}  # bohb: encoded configurations, by trial
         self._optuna_trials: dict[Any, Any] = {}  # tpe/gp/cmaes: by (trial, level)
 
     @property
@@ -137,8 +137,7 @@ class Search:
             return Suggestion(config, "random", prefix)
         rng = trial_rng(self.seed, trial_id, 2)
         if self.spec.name == "bohb":
-            data = np.array([self._row(trial, config) for trial, config
-                             in zip(evidence.trials, evidence.configs, strict=True)])  # fmt: skip
+            data = self._encoded(evidence.trials, evidence.configs)
             proposed = bohb.suggest(self.space, data, evidence.values, rng, self.min_points,
                                     self.spec.bandwidth_factor)  # fmt: skip
         else:
@@ -150,11 +149,13 @@ class Search:
             return Suggestion(config, "random", prefix)
         return Suggestion(proposed, "model", prefix)
 
-    def _row(self, trial: int, config: dict[str, Any]) -> list[float]:
-        row = self._rows.get(trial)
-        if row is None:
-            row = self._rows[trial] = bohb.encode(self.space, config)
-        return row
+    def _encoded(self, trials: list[int], configs: list[dict[str, Any]]) -> np.ndarray:
+        """BOHB's encoding of these trials' configurations; each is encoded once."""
+        missing = [(t, c) for t, c in zip(trials, configs, strict=True) if t not in self._rows]
+        if missing:
+            rows = bohb.encode_many(self.space, [config for _, config in missing])
+            self._rows.update((trial, row) for (trial, _), row in zip(missing, rows, strict=True))
+        return np.array([self._rows[trial] for trial in trials])
 
     def expected(self, state: StudyState, trial: Trial) -> dict[str, Value]:
         """The configuration trial ``trial`` must have: recomputed from its id and the
