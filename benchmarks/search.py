@@ -164,7 +164,8 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4],
+                        help="none: only the suggestion cost")  # fmt: skip
     parser.add_argument("--budget", type=float, default=120.0)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--train-fraction", type=float, default=0.2)
@@ -197,10 +198,11 @@ def main() -> None:
             print(f"# seed {seed} {system}: {run['trials']} trials, {run['epochs']} epochs, "
                   f"best {best_at(run['trace'], args.budget)}", flush=True)  # fmt: skip
     marks = sorted({m for m in (30.0, 60.0) if m < args.budget} | {args.budget})
+    searched = args.seeds and "lit_hpo ASHA+random" in runs
     results = stamp(
         versions=versions("optuna", "syne-tune"), seeds=args.seeds, budget=args.budget,
         train_fraction=args.train_fraction, systems=args.systems, marks=marks,
-        summary=summarize(runs, marks, args.budget) if "lit_hpo ASHA+random" in runs else {},
+        summary=summarize(runs, marks, args.budget) if searched else {},
         runs=runs, latency=suggestion_cost(args.latency_sizes),
     )  # fmt: skip
     write_results(args.out, "search", results, markdown(results))
