@@ -5,6 +5,8 @@ Pure functions of the state and a timestamp, so they replay like the scheduler d
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 
 from lit_hpo.records import Action, Status
@@ -35,9 +37,13 @@ def misconfigured(state: StudyState) -> Trial | None:
     whole budget); the ``-m`` run exits non-zero with that trial's message. Trials of
     earlier runs do not count, so a rerun after the fix goes on with the study."""
     start = state.sessions[-1][0] if state.sessions else 0.0
-    this_run = [trial for trial in state.trials if trial.started >= start]
-    if any(trial.reports for trial in this_run):
+    # This run's trials are the ones claimed since its session began: a suffix of the
+    # trials, found by bisection; every claim asks, so the usual answer (a trial of this
+    # run has reported) costs O(log n), not a scan of the study.
+    first = bisect.bisect_left(state.trials, start, key=lambda trial: trial.started)
+    if any(trial.reports for trial in itertools.islice(state.trials, first, None)):
         return None
+    this_run = state.trials[first:]  # none of them reported: few, in a study that fails
     flagged = next((t for t in this_run if t.reason in MISCONFIGURED), None)
     if flagged is not None:
         return flagged
