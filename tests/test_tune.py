@@ -47,6 +47,17 @@ def test_an_asha_study_of_a_plain_function(tmp_path: Path) -> None:
     assert study.plot() is not None and study.plot_learning_curves() is not None
 
 
+def test_tune_takes_a_model_based_searcher(tmp_path: Path) -> None:
+    """``searcher="bohb"`` (README "Search that learns") through ``tune``: the model
+    proposes once enough trials reported, and a fresh replay recomputes every config."""
+    from lit_hpo.repair import scan
+
+    study = tune(objectives.curve, SPACE, study_dir=tmp_path / "s", max_trials=12,
+                 searcher="bohb", min_points=3, **QUICK)  # fmt: skip
+    assert "model" in set(study.trials.proposed_by)
+    assert scan(tmp_path / "s" / "journal.jsonl")[0] == []
+
+
 def test_promoted_trials_resume_from_the_state_they_reported(tmp_path: Path) -> None:
     space = {"learning_rate": uniform(0.1, 1.0), "max_epochs": 4}
     study = tune(objectives.resumable, space, study_dir=tmp_path / "s", max_trials=6,
