@@ -35,16 +35,10 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from lenet_synetune import run_synetune, synetune_tuner  # noqa: E402
-from measure import RESULTS, ROOT, stamp, versions, write_results  # noqa: E402
+from measure import RESULTS, ROOT, best_at, stamp, versions, write_results  # noqa: E402
 
 SYSTEMS = ("lit_hpo ASHA", "lit_hpo random", "Syne Tune ASHA", "Syne Tune random")
 Trace = list[tuple[float, float]]  # (seconds since the command started, value reported)
-
-
-def best_at(trace: Trace, seconds: float) -> float | None:
-    """The best value reported up to ``seconds`` (None before the first report)."""
-    values = [v for t, v in trace if t <= seconds]
-    return min(values) if values else None
 
 
 def anytime(trace: Trace, grid: list[float]) -> list[float | None]:

@@ -85,6 +85,12 @@ def median(values: Iterable[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def best_at(trace: list[tuple[float, float]], seconds: float) -> float | None:
+    """The best (smallest) value reported up to ``seconds`` (None before the first)."""
+    values = [v for t, v in trace if t <= seconds]
+    return min(values) if values else None
+
+
 def fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from lock_hold import TimedLock  # noqa: E402
-from measure import RESULTS, ROOT, percentiles, stamp, versions, write_results  # noqa: E402
+from measure import RESULTS, ROOT, best_at, percentiles, stamp, versions, write_results  # noqa: E402
 from search_peers import run_hydra_optuna, run_synetune, synetune_tuner  # noqa: E402
 from synthetic import build_study  # noqa: E402
 
@@ -66,11 +66,6 @@ def run_ours(args: argparse.Namespace, searcher: str, seed: int, run_dir: Path) 
     by = [t.by for t in state.trials]
     return {"trace": trace, "trials": len(state.trials), "epochs": len(trace),
             "by_model": by.count("model")}  # fmt: skip
-
-
-def best_at(trace: Trace, seconds: float) -> float | None:
-    values = [v for t, v in trace if t <= seconds]
-    return min(values) if values else None
 
 
 def time_to(trace: Trace, target: float) -> float | None:

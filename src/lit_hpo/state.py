@@ -33,6 +33,7 @@ from lit_hpo.records import (
     Op,
     Status,
 )
+from lit_hpo.searcher_spec import SearcherSpec
 from lit_hpo.space import Domain, space_from_json
 
 __all__ = ["FORMAT_VERSION", "STATUSES", "TERMINAL", "InvalidRecordError", "StudyState", "Trial"]
@@ -297,8 +298,6 @@ class StudyState:
             raise InvalidRecordError(f"its 'mode' is {record.get('mode')!r}, not min or max")
         _int(record, "seed")
         _time(record, self.not_after)
-        from lit_hpo.searchers import SearcherSpec  # (a cycle at import time: they read states)
-
         searcher = record.get("searcher")
         try:
             if searcher is not None and not isinstance(searcher, dict):

@@ -199,6 +199,9 @@ class StudyClient:
         refitted, outside the lock again, at most ``REFITS`` times before fitting under
         it. Configurations a resume needs are recomputed outside the lock too.
         """
+        if not self.search.model_based:  # nothing to fit: one locked step, as before
+            with self._locked():
+                return self._claim(worker, None)
         proposal: Suggestion | None = None
         for _ in range(REFITS):
             proposal = self._prepare()
@@ -221,14 +224,12 @@ class StudyClient:
         if pending:
             self._expected_config(pending[0])
             return None
-        if self.search.model_based:
-            promoted = self.scheduler.promotable(state)
-            if promoted is not None:
-                self._expected_config(state.trials[promoted])
-                return None
-            trial_id = len(state.trials)
-            return _Proposal(trial_id, self.search.suggest(state, trial_id, state.n_records))
-        return None
+        promoted = self.scheduler.promotable(state)
+        if promoted is not None:
+            self._expected_config(state.trials[promoted])
+            return None
+        trial_id = len(state.trials)
+        return _Proposal(trial_id, self.search.suggest(state, trial_id, state.n_records))
 
     def _claim(self, worker: int, proposal: _Proposal | None) -> Claim | None:
         state, now = self.state, self._clock()
