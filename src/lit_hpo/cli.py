@@ -14,7 +14,7 @@ from lit_hpo.results import Study, load_study
 
 
 def _status(args: argparse.Namespace) -> int:
-    study = load_study(args.directory)
+    study = load_study(args.directory, args.journal)
     while True:
         text = f"{study.status_table()}\n{study.best_line()}"
         if not args.watch:
@@ -28,7 +28,7 @@ def _status(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from lit_hpo.plots import save_figures
 
-    study = load_study(args.directory)
+    study = load_study(args.directory, args.journal)
     for path in save_figures(study, args.out):
         print(path)
     return 0
@@ -45,7 +45,7 @@ def best_overrides(study: Study) -> list[str]:
 
 
 def _best(args: argparse.Namespace) -> int:
-    study = load_study(args.directory)
+    study = load_study(args.directory, args.journal)
     overrides = best_overrides(study)
     best = study.best
     assert best is not None
@@ -55,10 +55,14 @@ def _best(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    study = load_study(args.directory)
+    study = load_study(args.directory, args.journal)
     from lit_hpo.safefiles import real_directory, write_bytes
 
     out = real_directory(Path(args.out) if args.out else study.directory)
+    if args.format == "jsonl":  # the study as a journal file, e.g. off a server
+        rows = _journal_rows(args)
+        print(write_bytes(out / "journal.jsonl", b"".join(body + b"\n" for _, body in rows)))
+        return 0
     for name, frame in (("results", study.results), ("trials", study.trials)):
         path = out / f"{name}.{args.format}"
         buffer = io.BytesIO()
@@ -82,9 +86,32 @@ def _journal_path(directory: str) -> Path:
     return path
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from lit_hpo.repair import scan
+def _journal_rows(args: argparse.Namespace) -> list[tuple[int, bytes]]:
+    """The study's records, numbered, from its file or its server."""
+    from lit_hpo.pg_journal import PgJournal, check_url
 
+    if args.journal is None:
+        return list(enumerate(_journal_path(args.directory).read_bytes().splitlines(), 1))
+    url = check_url(args.journal)
+    assert url is not None
+    return PgJournal(url, str(Path(args.directory).absolute())).rows()
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from lit_hpo.repair import scan, scan_lines
+
+    if args.journal is not None:
+        rows = _journal_rows(args)
+        problems = scan_lines([(seq, seq, body) for seq, body in rows])
+        for problem in problems:
+            print(f"record {problem.line}: {problem.what}")
+        gaps = [seq for index, (seq, _) in enumerate(rows, 1) if seq != index]
+        if gaps:
+            print(f"the sequence numbers are not contiguous from record {gaps[0]} on")
+        if problems or gaps:
+            return 1
+        print(f"{args.journal} (study {Path(args.directory).absolute()}): {len(rows)} records, ok")
+        return 0
     path = _journal_path(args.directory)
     problems, torn = scan(path)
     for problem in problems:
@@ -146,10 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_text: str, run: Any, server: bool = True
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("directory", help="the study directory (hydra.sweep.dir)")
-        sub.set_defaults(run=run)
+        if server:
+            where = "the study's hpo.journal, when it is on a PostgreSQL server"
+            sub.add_argument("--journal", metavar="URL", help=where)
+        sub.set_defaults(run=run, journal=None)
         return sub
 
     status = command("status", "print the tuning status table (also while the study runs)", _status)
@@ -159,13 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", help="directory for the PNGs (default: the study directory)")
     command("best", "print the best configuration as Hydra overrides for train.py", _best)
     export = command("export", "write results and trials tables", _export)
-    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--format", choices=("csv", "parquet", "jsonl"), default="csv",
+                        help="jsonl: the study's journal, as a journal.jsonl")  # fmt: skip
     export.add_argument("--out", help="output directory (default: the study directory)")
     command("verify", "check that every journal line can be replayed (exit 1 if not)", _verify)
-    fix = command("repair", "move unreadable journal lines to journal.jsonl.quarantine", _repair)
+    fix = command("repair", "move unreadable journal lines to journal.jsonl.quarantine", _repair,
+                  server=False)  # fmt: skip
     fix.add_argument("--force", action="store_true", help="even if study processes seem alive")
     unlock = command(
-        "unlock", "remove stale hpo.lock=strict_soft lock claims (after a killed holder)", _unlock
+        "unlock",
+        "remove stale hpo.lock=strict_soft lock claims (after a killed holder)",
+        _unlock,
+        server=False,
     )
     unlock.add_argument("--force", action="store_true", help="even if study processes seem alive")
     return parser
@@ -177,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
-    except (FileNotFoundError, LookupError, ImportError, RuntimeError) as err:
+    except (FileNotFoundError, LookupError, ImportError, RuntimeError, ValueError, OSError) as err:
         print(f"lit-hpo {args.command}: {err}", file=sys.stderr)
         return 2
 

@@ -20,6 +20,7 @@ TRIAL_NAME = "LIT_HPO_TRIAL_NAME"
 ATTEMPT = "LIT_HPO_ATTEMPT"
 RESUME_FROM = "LIT_HPO_RESUME_FROM"
 WORKER_PID = "LIT_HPO_WORKER_PID"  # the process running the trial (a DDP rank's parent)
+JOURNAL = "LIT_HPO_JOURNAL"  # hpo.journal when the journal is on a server
 # The worker's StudyClient, handed to HPOCallback in the same process (one client, one
 # replayed state per worker process). DDP ranks in other processes open their own.
 _CLIENT: ContextVar[Any] = ContextVar("lit_hpo_client", default=None)
@@ -35,6 +36,7 @@ class TrialContext:
     attempt: 0 for the first run of the trial, +1 for each resume.
     resume_from: the checkpoint to resume from (pass it as ``trainer.fit(...,
         ckpt_path=trial.resume_from)``), or ``None`` to start from scratch.
+    journal: the study's PostgreSQL URL (``hpo.journal``), or ``None`` for its file.
     """
 
     study_dir: str
@@ -42,6 +44,7 @@ class TrialContext:
     name: str = ""
     attempt: int = 0
     resume_from: str | None = None
+    journal: str | None = None
 
 
 def current_trial(environ: MutableMapping[str, str] = os.environ) -> TrialContext | None:
@@ -55,6 +58,7 @@ def current_trial(environ: MutableMapping[str, str] = os.environ) -> TrialContex
         environ.get(TRIAL_NAME, ""),
         int(environ.get(ATTEMPT, "0")),
         environ.get(RESUME_FROM) or None,
+        environ.get(JOURNAL) or None,
     )
 
 
@@ -73,10 +77,11 @@ def trial_context(
     environ[ATTEMPT] = str(context.attempt)
     environ[RESUME_FROM] = context.resume_from or ""
     environ[WORKER_PID] = str(os.getpid())
+    environ[JOURNAL] = context.journal or ""
     token = _CLIENT.set(client)
     try:
         yield
     finally:
         _CLIENT.reset(token)
-        for key in (STUDY_DIR, TRIAL_ID, TRIAL_NAME, ATTEMPT, RESUME_FROM, WORKER_PID):
+        for key in (STUDY_DIR, TRIAL_ID, TRIAL_NAME, ATTEMPT, RESUME_FROM, WORKER_PID, JOURNAL):
             environ.pop(key, None)

@@ -78,6 +78,20 @@ class HydraJob:
     base_overrides: list[str]
     singleton_state: Any  # Hydra's singletons without the OmegaConf resolvers
 
+    @classmethod
+    def of(cls, hydra_context: HydraContext, task_function: Any, config: DictConfig,
+           base_overrides: list[str]) -> HydraJob:  # fmt: skip
+        """The job of this ``-m`` process's task function, config and overrides."""
+        from hydra.core.singleton import Singleton
+
+        return cls(
+            task=TaskRef.of(task_function),
+            hydra_context=hydra_context,
+            master_config=config,
+            base_overrides=base_overrides,
+            singleton_state={"instances": Singleton.get_state()["instances"]},
+        )
+
     def describe(self) -> str:
         return f"the task function {self.task}"
 

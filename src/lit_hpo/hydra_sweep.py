@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +27,32 @@ from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from lit_hpo.cluster import (
+    ClusterWorker,
+    cancel_hint,
+    cluster_kind,
+    executor_parameters,
+    private_folder,
+    submit,
+    watch,
+    worker_arguments,
+)
 from lit_hpo.compose import format_override
-from lit_hpo.hydra_job import HydraJob, TaskRef, name_job
+from lit_hpo.devices import DEFAULT_CPU_WORKERS, visible_gpus, worker_env
+from lit_hpo.hydra_job import HydraJob, name_job
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_interrupts
 from lit_hpo.optuna_sweeper import translate as translate_optuna_sweeper
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
+from lit_hpo.progress import make_progress
 from lit_hpo.runlock import StudyBusyError, run_lock
 from lit_hpo.safefiles import write_bytes
 from lit_hpo.searchers import random_suggest as suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
 from lit_hpo.summary import misconfigured_message, summarize
-from lit_hpo.worker import EXIT_CORRUPT, EXIT_NO_TASK, EXIT_UNWRITABLE
+from lit_hpo.worker import EXIT_CORRUPT, EXIT_NO_TASK, EXIT_UNWRITABLE, WorkerArgs, worker_main
 
 
 class StudyConfigError(CompactHydraException, ValueError):
@@ -166,23 +181,37 @@ def run_sweep(hydra_context: HydraContext, task_function: TaskFunction, config: 
 
     refuse_unsupported(config, trial)
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
-    if launcher and not launcher.endswith("BasicLauncher"):
+    kind = cluster_kind(launcher)
+    if launcher and not launcher.endswith("BasicLauncher") and kind is None:
         raise StudyConfigError(
-            f"hydra/launcher selects {launcher}, but lit_hpo runs its own long-lived workers "
-            "on this machine and would ignore it. Drop the hydra/launcher override (cluster "
-            "launchers are not supported yet)."
+            f"hydra/launcher selects {launcher}, which lit_hpo cannot drive: it runs its own "
+            "long-lived workers, on this machine (no hydra/launcher override) or as a SLURM "
+            "job array (hydra/launcher=submitit_slurm, or submitit_local to try it here)."
         )
     parser = OverridesParser.create(config_loader=hydra_context.config_loader)
     overrides = parser.parse_overrides(arguments)
     try:
         hpo, base = split_overrides(hpo_settings(config), overrides)
         spec = spec_from_config(hpo)
+        worker, wait = run_options(hpo)
     except (TypeError, ValueError) as err:
         raise StudyConfigError(str(err)) from err
 
     study_dir = Path(str(config.hydra.sweep.dir)).absolute()
     base = [*base, format_override("hydra.sweep.dir", str(study_dir))]
     _check_trial_config(hydra_context, config, base, spec)
+    if worker is not None:
+        return _join(HydraJob.of(hydra_context, task_function, config, base), spec,
+                     study_dir, worker)  # fmt: skip
+    if kind is not None:
+        if devices_per_trial(config) > 1:
+            raise StudyConfigError(
+                f"trainer.devices={devices_per_trial(config)} with hydra/launcher="
+                f"submitit_{kind}: multi-device trials run on one machine's workers only "
+                "for now; use trainer.devices=1 (one GPU per worker: "
+                "hydra.launcher.gpus_per_node=1)."
+            )
+        return _submit(config, spec, study_dir, kind, wait)
 
     study_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -194,18 +223,114 @@ def run_sweep(hydra_context: HydraContext, task_function: TaskFunction, config: 
         return _run(hydra_context, task_function, config, spec, base, study_dir)
 
 
-def _run(hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig,
-         spec: StudySpec, base: list[str], study_dir: Path) -> Any:  # fmt: skip
-    from hydra.core.singleton import Singleton
+def run_options(hpo: dict[str, Any]) -> tuple[int | None, bool]:
+    """``hpo.worker`` and ``hpo.wait``, checked.
+
+    Raises:
+        ValueError: naming the bad value and what is expected.
+    """
+    worker, wait = hpo.get("worker"), hpo.get("wait", False)
+    if worker is not None and (type(worker) is not int or worker < 0):
+        raise ValueError(
+            f"`hpo.worker` must be a worker number (an integer >= 0) or null, but got "
+            f"{worker!r}; it joins the study in hydra.sweep.dir as that worker."
+        )
+    if type(wait) is not bool:
+        raise ValueError(f"`hpo.wait` must be true or false, but got {wait!r}.")
+    return worker, wait
+
+
+def _join(job: HydraJob, spec: StudySpec, study_dir: Path, worker: int) -> None:
+    """Run this process as worker ``worker`` of the existing study (an array task, or a
+    worker a user starts on another host); no session, no supervisor."""
+    try:
+        StudyClient(study_dir, lock=spec.lock, journal=spec.journal).join(spec)
+    except (ValueError, JournalCorruptError) as err:
+        raise StudyConfigError(str(err)) from None
+    log = study_dir / "workers" / f"worker_{worker}.log"
+    print(f"lit_hpo: worker {worker} joins the study {study_dir} (log: {log})", flush=True)
+    worker_main(WorkerArgs(str(study_dir), worker, job, log_path=str(log), journal=spec.journal))
+
+
+def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
+            wait: bool) -> None:  # fmt: skip
+    """Open the study and submit its workers as a job array; back within seconds."""
+    import torch
     from omegaconf import OmegaConf
 
-    job = HydraJob(
-        task=TaskRef.of(task_function),
-        hydra_context=hydra_context,
-        master_config=config,
-        base_overrides=base,
-        singleton_state={"instances": Singleton.get_state()["instances"]},
+    node = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    assert isinstance(node, dict)
+    prefix = "hydra.launcher."
+    given = {
+        o.split("=", 1)[0].lstrip("+~").removeprefix(prefix)
+        for o in config.hydra.overrides.hydra
+        if o.lstrip("+~").startswith(prefix)
+    }
+    n_workers = spec.n_workers or DEFAULT_CPU_WORKERS
+    try:
+        init, params = executor_parameters(node, kind, given, spec.budget.max_wallclock_time,
+                                           n_workers, private_folder(Path.home()))  # fmt: skip
+    except ValueError as err:
+        raise StudyConfigError(str(err)) from None
+    gpus = visible_gpus(os.environ, torch.cuda.device_count()) if kind == "local" else []
+    worker = ClusterWorker(
+        script=str(Path(sys.argv[0]).absolute()),
+        arguments=tuple(worker_arguments(sys.argv[1:], study_dir)),
+        cwd=str(config.hydra.runtime.cwd),
+        env={i: worker_env(i, gpus) for i in range(n_workers)} if gpus else {},
     )
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(study_dir))
+        except StudyBusyError as err:
+            raise StudyConfigError(str(err)) from None
+        client = StudyClient(study_dir, lock=spec.lock, journal=spec.journal)
+        try:
+            left = client.open(spec, n_workers, lose_running=False)
+        except (ValueError, JournalCorruptError) as err:
+            raise StudyConfigError(str(err)) from None
+        write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
+        submission = submit(worker, kind, init, params, n_workers)
+    where = "SLURM job array" if kind == "slurm" else "local submitit jobs"
+    join = " ".join(shlex.quote(a) for a in [sys.executable, worker.script, *worker.arguments])
+    print(
+        f"lit_hpo: study {study_dir}\n"
+        f"lit_hpo: {spec.scheduler.settings()}, budget {spec.budget.to_json()}\n"
+        f"lit_hpo: submitted {n_workers} workers as {where} {submission.job_id}"
+        + (
+            f" (trials {', '.join(str(t.trial_id) for t in left)} still running there)"
+            if left
+            else ""
+        )
+        + f"\nlit_hpo: follow it: lit-hpo status {study_dir} --watch (worker logs in "
+        f"{study_dir / 'workers'})\nlit_hpo: stop it: {cancel_hint(submission)} (rerun "
+        f"this command to continue the study)\nlit_hpo: one more worker, from any host "
+        f"that sees the study: {join} hpo.worker=<number>",
+        flush=True,
+    )
+    if wait:
+        progress = make_progress(sys.stdout.isatty())
+
+        def updates() -> Iterator[None]:
+            while True:
+                yield progress.update(client.refresh(), time.time(), force_status=True)
+
+        try:
+            watch(submission, updates())
+        except KeyboardInterrupt:
+            print(f"lit_hpo: detached; the workers go on ({cancel_hint(submission)} stops "
+                  "them)", flush=True)  # fmt: skip
+        finally:
+            progress.close()
+        summarize(study_dir, spec.journal)
+
+
+def _run(hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig,
+         spec: StudySpec, base: list[str], study_dir: Path) -> Any:  # fmt: skip
+    from omegaconf import OmegaConf
+
+    job = HydraJob.of(hydra_context, task_function, config, base)
 
     def opened() -> None:
         write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
@@ -222,7 +347,7 @@ def _run(hydra_context: HydraContext, task_function: TaskFunction, config: DictC
         print(f"lit_hpo: the study stopped: {error}", file=sys.stderr, flush=True)
         raise SystemExit(exit_code(error)) from None
     finally:
-        study = summarize(study_dir)
+        study = summarize(study_dir, spec.journal)
     if study is None:
         raise SystemExit(EXIT_CORRUPT)
     bad = misconfigured(study.state)
@@ -255,7 +380,7 @@ def run_rank(hydra_context: HydraContext, task_function: TaskFunction, config: D
     parser = OverridesParser.create(config_loader=hydra_context.config_loader)
     _, base = split_overrides(hpo_settings(config), parser.parse_overrides(arguments))
     base = [*base, format_override("hydra.sweep.dir", str(Path(trial.study_dir)))]
-    values = StudyClient(trial.study_dir).config_of(trial.trial_id)
+    values = StudyClient(trial.study_dir, journal=trial.journal).config_of(trial.trial_id)
     job = name_job(TrialComposer(hydra_context.config_loader, config, base)(values),
                    trial.trial_id)  # fmt: skip
     with open_dict(job):

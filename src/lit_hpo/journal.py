@@ -126,6 +126,20 @@ class Journal:
         self.path = Path(path)
         self._lock = make_lock(lock, str(self.path) + ".lock", timeout)
 
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def where(self, line: int, offset: int) -> str:
+        return f"{self.path} line {line} (byte offset {offset})"
+
+    @property
+    def way_out(self) -> str:
+        """What a user does about a record that cannot be replayed."""
+        directory = self.path.parent
+        return (f"`lit-hpo verify {directory}` lists such lines, `lit-hpo repair {directory}` "
+                f"moves them to {self.path.name}.quarantine (keeping a backup)")  # fmt: skip
+
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the journal lock (re-entrant within one object and thread)."""

@@ -67,14 +67,14 @@ def run_study(
     cpus = os.cpu_count() or 1
     n_workers = spec.n_workers or default_n_workers(gpus, cpus, per_trial)
     threads = None if gpus else threads_per_worker(n_workers * per_trial, cpus)
-    client = StudyClient(study_dir, lock=spec.lock)
+    client = StudyClient(study_dir, lock=spec.lock, journal=spec.journal)
     try:
         interrupted = client.open(spec, n_workers)
     except JournalCorruptError as error:
         raise ValueError(str(error)) from None
     if opened is not None:
         opened()
-    for path in (study_dir, study_dir / "journal.jsonl"):
+    for path in (study_dir, study_dir / "journal.jsonl")[: 1 if spec.journal else 2]:
         if open_to_others(path):
             print(f"lit_hpo: warning: {path} is writable by every user; anyone on this "
                   f"machine can then tamper with the study (chmod o-w {path})",
@@ -100,6 +100,7 @@ def run_study(
             threads=threads,
             log_path=str(study_dir / "workers" / f"worker_{worker}.log"),
             supervisor_pid=os.getpid(),
+            journal=spec.journal,
         )
 
     progress = make_progress(sys.stdout.isatty())
@@ -204,9 +205,11 @@ class Supervisor:
 
     def _bury(self, process: BaseProcess, reason: str = "worker_died") -> None:
         """The attempt a dead worker was running is lost: a free worker resumes it.
-        Matched by pid, so a trial of another run's worker is never touched."""
+        Matched by host and pid, so a trial of another run's worker (on this machine or
+        on a cluster's) is never touched."""
         for trial in self.client.refresh().running():
-            if trial.pid is not None and trial.pid == process.pid:
+            here = trial.host in (None, self.client.host)
+            if here and trial.pid is not None and trial.pid == process.pid:
                 self.client.lose(trial.trial_id, trial.attempt, reason)
 
     def run(self) -> None:

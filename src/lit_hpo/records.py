@@ -114,6 +114,7 @@ class ClaimRecord(TypedDict):
     bracket: NotRequired[int]  # Hyperband's bracket, drawn at the claim
     prefix: NotRequired[int]  # model-based searchers: how many records the model saw
     by: NotRequired[str]  # model-based searchers: point, random or model
+    host: NotRequired[str]  # the worker's host name (workers may run on many machines)
 
 
 class ResumeRecord(TypedDict):
@@ -124,6 +125,7 @@ class ResumeRecord(TypedDict):
     pid: int
     from_epoch: int
     time: float
+    host: NotRequired[str]
 
 
 class HeartbeatRecord(TypedDict):
@@ -183,9 +185,11 @@ def session(time: float, n_workers: int, budget: dict[str, Any], max_retries: in
 
 def claim(trial: int, worker: int, pid: int, config: dict[str, Any], time: float,
           bracket: int | None = None, prefix: int | None = None,
-          by: str | None = None) -> ClaimRecord:  # fmt: skip
+          by: str | None = None, host: str | None = None) -> ClaimRecord:  # fmt: skip
     record: ClaimRecord = {"op": Op.CLAIM, "trial": trial, "worker": worker, "pid": pid,
                            "config": config, "time": time}  # fmt: skip
+    if host is not None:
+        record["host"] = host
     if bracket is not None:
         record["bracket"] = bracket
     if prefix is not None:
@@ -196,9 +200,13 @@ def claim(trial: int, worker: int, pid: int, config: dict[str, Any], time: float
 
 
 def resume(trial: int, attempt: int, worker: int, pid: int, from_epoch: int,
-           time: float) -> ResumeRecord:  # fmt: skip
-    return {"op": Op.RESUME, "trial": trial, "attempt": attempt, "worker": worker, "pid": pid,
-            "from_epoch": from_epoch, "time": time}  # fmt: skip
+           time: float, host: str | None = None) -> ResumeRecord:  # fmt: skip
+    record: ResumeRecord = {"op": Op.RESUME, "trial": trial, "attempt": attempt,
+                            "worker": worker, "pid": pid, "from_epoch": from_epoch,
+                            "time": time}  # fmt: skip
+    if host is not None:
+        record["host"] = host
+    return record
 
 
 def heartbeat(trial: int, attempt: int, time: float) -> HeartbeatRecord:

@@ -26,15 +26,23 @@ class Problem:
 
 def scan(path: Path) -> tuple[list[Problem], bool]:
     """Every line that cannot be replayed, and whether the file ends in a torn line."""
-    data = path.read_bytes()
-    problems = []
-    offset = 0
-    state = StudyState()
-    lines = data.split(b"\n")
+    lines = path.read_bytes().split(b"\n")
     torn = bool(lines[-1].strip(b"\x00 \t\r"))
+    numbered, offset = [], 0
+    for number, line in enumerate(lines[:-1], start=1):
+        numbered.append((number, offset, line))
+        offset += len(line) + 1
+    return scan_lines(numbered), torn
+
+
+def scan_lines(lines: list[tuple[int, int, bytes]]) -> list[Problem]:
+    """Every record that cannot be replayed, of ``(line, offset, text)`` in order (a
+    file's lines, or a server journal's rows by sequence number)."""
+    problems = []
+    state = StudyState()
     state.not_after = time.time() + CLOCK_SKEW
     search: Search | None = None  # the study's searcher, once its header is replayed
-    for number, line in enumerate(lines[:-1], start=1):
+    for number, offset, line in lines:
         try:
             records = decode_lines(line + b"\n", offset)
             for record in records:
@@ -49,8 +57,7 @@ def scan(path: Path) -> tuple[list[Problem], bool]:
             problems.append(Problem(number, offset, f"the {op!r} record cannot be replayed: {err}"))
         except (ValueError, KeyError, IndexError, TypeError, RecursionError) as err:
             problems.append(Problem(number, offset, f"cannot be replayed: {err!r}"))
-        offset += len(line) + 1
-    return problems, torn
+    return problems
 
 
 def _check_config(state: StudyState, record: dict[str, Any], search: Search | None) -> None:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lit_hpo.pg_journal import check_url
 from lit_hpo.space import short_names
 from lit_hpo.state import StudyState, Trial
-from lit_hpo.study import JOURNAL_NAME, StudyClient
+from lit_hpo.study import JOURNAL_NAME, PG_MARKER, StudyClient
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,9 +69,9 @@ def utilization(state: StudyState, now: float) -> float:
 class Study:
     """A study directory opened for analysis (see :func:`load_study`)."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], journal: str | None = None) -> None:
         self.directory = Path(directory)
-        self._client = StudyClient(self.directory)
+        self._client = StudyClient(self.directory, journal=journal)
 
     def refresh(self) -> Study:
         """Read the records appended since the last call."""
@@ -201,18 +202,25 @@ class Study:
         return f"{self.metric}: best {best.value:.6g} for trial-id {best.trial_id}"
 
 
-def load_study(directory: str | os.PathLike[str]) -> Study:
+def load_study(directory: str | os.PathLike[str], journal: str | None = None) -> Study:
     """Open a study directory for analysis.
 
+    Args:
+        journal: the study's ``hpo.journal`` when that is a PostgreSQL URL.
+
     Raises:
-        FileNotFoundError: if the directory holds no journal.
+        FileNotFoundError: if the directory holds no journal (or, with ``journal``, the
+            server holds no study of that directory).
     """
     path = Path(directory)
-    if not (path / JOURNAL_NAME).is_file():
+    if journal is None and not (path / JOURNAL_NAME).is_file():
+        where = (f"; its journal is on a PostgreSQL server ({path / PG_MARKER} names it): "
+                 "pass that URL (--journal URL, or load_study(directory, journal=URL))"
+                 if (path / PG_MARKER).is_file() else "")  # fmt: skip
         raise FileNotFoundError(
-            f"{path} holds no {JOURNAL_NAME}; pass the study directory (hydra.sweep.dir) "
-            "of a `python train.py -m hpo=...` run"
+            f"{path} holds no {JOURNAL_NAME}{where or '; pass the study directory '}"
+            f"{'' if where else '(hydra.sweep.dir) of a `python train.py -m hpo=...` run'}"
         )
-    study = Study(path).refresh()
+    study = Study(path, check_url(journal)).refresh()
     study.header  # noqa: B018 - fails early on a journal without a header
     return study

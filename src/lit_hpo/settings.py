@@ -34,6 +34,9 @@ class Settings:
     random_fraction: float = 1 / 3  # model-based: this share of new trials is drawn at random
     min_points: int | None = None  # model-based: results a level needs; null: dimensions + 1
     bandwidth_factor: float = 3.0  # bohb: candidates are drawn this much wider than its KDE
+    journal: str | None = None  # null: journal.jsonl in the study dir; or postgresql://...
+    worker: int | None = None  # join the study in hydra.sweep.dir as this worker (no new run)
+    wait: bool = False  # hydra/launcher=submitit_*: stay attached until the study ends
 
 
 DEFAULTS = Settings()

@@ -14,6 +14,7 @@ from typing import Any
 from lit_hpo import records
 from lit_hpo.locks import KINDS
 from lit_hpo.overrides import parse_domain
+from lit_hpo.pg_journal import check_url
 from lit_hpo.schedulers import SCHEDULERS, Scheduler, make_scheduler
 from lit_hpo.searchers import SearcherSpec, check_space, grid_size
 from lit_hpo.settings import DEFAULTS, KNOWN_KEYS
@@ -73,6 +74,7 @@ class StudySpec:
     lease_seconds: float = DEFAULTS.lease_seconds  # a running attempt silent this long is lost
     lock: str = DEFAULTS.lock  # or "strict_soft" on shared filesystems (see lit_hpo.journal)
     searcher: SearcherSpec = field(default_factory=SearcherSpec)
+    journal: str | None = None  # a PostgreSQL URL; None: journal.jsonl in the study dir
 
     def session(self, now: float, n_workers: int, pid: int) -> records.SessionRecord:
         """The ``session`` record: this run's operational settings."""
@@ -222,6 +224,7 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
         space=space, scheduler=scheduler, metric=metric, mode=mode, seed=seed,
         points_to_evaluate=points, budget=budget, n_workers=n_workers,
         max_retries=max_retries, lease_seconds=float(lease), lock=lock, searcher=searcher,
+        journal=check_url(hpo.get("journal")),
     )  # fmt: skip
 
 

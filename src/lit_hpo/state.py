@@ -60,6 +60,14 @@ def _int(record: Record, key: str, low: int = 0) -> int:
     return value
 
 
+def _host(record: Record) -> None:
+    """A recorded host name: printable and short (it is shown and compared, never run)."""
+    host = record.get("host")
+    if host is not None and not (isinstance(host, str) and 0 < len(host) <= 255
+                                 and host.isprintable()):  # fmt: skip
+        raise InvalidRecordError(f"its 'host' is {host!r}, not a host name")
+
+
 def _time(record: Record, not_after: float | None) -> float:
     value = record.get("time")
     if type(value) not in (int, float) or not math.isfinite(value):
@@ -104,6 +112,7 @@ class Trial:
     worker: int  # the worker of the current (or last) attempt
     started: float
     pid: int | None = None
+    host: str | None = None  # the host of the current attempt's worker, when recorded
     status: str = Status.RUNNING
     reports: list[Report] = field(default_factory=list)
     ended: float | None = None
@@ -215,7 +224,7 @@ class StudyState:
     def _apply_claim(self, record: Record) -> None:
         trial = Trial(record["trial"], record["config"], record["worker"], record["time"],
                       record.get("pid"))  # fmt: skip
-        trial.last_seen = record["time"]
+        trial.last_seen, trial.host = record["time"], record.get("host")
         trial.segments.append(Segment(0, record["worker"], record["time"]))
         trial.bracket = record.get("bracket")
         trial.claimed_at = self.n_records - 1
@@ -234,7 +243,7 @@ class StudyState:
             record["worker"],
             record.get("pid"),
         )
-        trial.last_seen = record["time"]
+        trial.last_seen, trial.host = record["time"], record.get("host")
         trial.segments.append(Segment(record["attempt"], record["worker"], record["time"]))
 
     def _apply_heartbeat(self, record: Record) -> None:
@@ -363,6 +372,7 @@ class StudyState:
                 "(a duplicated or reordered claim line?)"
             )
         _int(record, "worker")
+        _host(record)
         _time(record, self.not_after)
         if "bracket" in record:
             _int(record, "bracket")
@@ -391,6 +401,7 @@ class StudyState:
     def _check_resume(self, record: Record) -> None:
         self._trial(record)
         _int(record, "worker")
+        _host(record)
         if "from_epoch" in record:
             _int(record, "from_epoch")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,8 +22,10 @@ from typing import Any
 from lit_hpo import records
 from lit_hpo.context import TrialContext, current_client
 from lit_hpo.journal import Journal, JournalCorruptError, Record
+from lit_hpo.pg_journal import PgJournal
 from lit_hpo.policy import decide, may_start_trial
 from lit_hpo.records import Action, Op, Status
+from lit_hpo.safefiles import write_bytes
 from lit_hpo.schedulers import CONTINUE, Decision, Scheduler, make_scheduler
 from lit_hpo.searchers import Search, Suggestion
 from lit_hpo.settings import DEFAULTS
@@ -30,6 +33,7 @@ from lit_hpo.spec import StudySpec, check_compatible
 from lit_hpo.state import CLOCK_SKEW, TERMINAL, InvalidRecordError, StudyState, Trial
 
 JOURNAL_NAME = "journal.jsonl"
+PG_MARKER = "journal.pg"  # a study whose journal is on a PostgreSQL server
 
 
 def header_lock(path: Path) -> str:
@@ -49,7 +53,7 @@ def trial_client(trial: TrialContext) -> StudyClient:
     shared = current_client()
     if shared is not None and str(shared.directory) == str(trial.study_dir):
         return shared  # type: ignore[no-any-return]
-    return StudyClient(trial.study_dir)
+    return StudyClient(trial.study_dir, journal=trial.journal)
 
 
 class StudyClient:
@@ -58,6 +62,9 @@ class StudyClient:
     Args:
         directory: the study directory (``hydra.sweep.dir``).
         clock: the time source (seconds since the epoch), replaceable in tests.
+        lock: the file journal's lock kind (default: the study's header's).
+        journal: ``hpo.journal``: a PostgreSQL URL, or ``None`` for the directory's
+            ``journal.jsonl``.
     """
 
     def __init__(
@@ -65,10 +72,16 @@ class StudyClient:
         directory: str | os.PathLike[str],
         clock: Callable[[], float] = time.time,
         lock: str | None = None,
+        journal: str | None = None,
     ) -> None:
         self.directory = Path(directory)
         path = self.directory / JOURNAL_NAME
-        self.journal = Journal(path, lock=lock or header_lock(path))
+        self.journal: Journal | PgJournal
+        self.journal_url = journal
+        if journal is not None:  # a PostgreSQL URL (hpo.journal)
+            self.journal = PgJournal(journal, str(self.directory.absolute()))
+        else:
+            self.journal = Journal(path, lock=lock or header_lock(path))
         self.state = StudyState()
         self._offset = 0
         # One client serves a worker process's threads (the trial loop, its heartbeat,
@@ -78,6 +91,7 @@ class StudyClient:
         self._search: Search | None = None
         self._expected: dict[int, dict[str, Any]] = {}  # configs recomputed, by trial id
         self._clock = clock
+        self.host = socket.gethostname()  # recorded with each claim: workers on many hosts
 
     def refresh(self) -> StudyState:
         """Fold in the records appended since the last read (lock-free).
@@ -99,12 +113,10 @@ class StudyClient:
             index = err.index or 0
             line, offset = self.journal.locate(self._offset, index)
             self._offset = offset  # the records before it are in the state
-            path, op = self.journal.path, batch[index].get("op")
+            op = batch[index].get("op")
             raise JournalCorruptError(
-                f"{path} line {line} (byte offset {offset}): the {op!r} record cannot be "
-                f"replayed: {err}. The study stops here rather than trust it: "
-                f"`lit-hpo verify {path.parent}` lists such lines, `lit-hpo repair "
-                f"{path.parent}` moves them to {path.name}.quarantine (keeping a backup)",
+                f"{self.journal.where(line, offset)}: the {op!r} record cannot be replayed: "
+                f"{err}. The study stops here rather than trust it: {self.journal.way_out}",
                 offset,
             ) from None
         self._offset = end
@@ -115,7 +127,7 @@ class StudyClient:
         if self.state.header is None:
             self.refresh()
         if self.state.header is None:
-            raise FileNotFoundError(f"no study journal with a header at {self.journal.path}")
+            raise FileNotFoundError(f"no study journal with a header at {self.journal.name}")
         return self.state.header
 
     @property
@@ -154,18 +166,21 @@ class StudyClient:
         else:
             self.refresh()
 
-    def open(self, spec: StudySpec, n_workers: int) -> list[Trial]:
+    def open(self, spec: StudySpec, n_workers: int, lose_running: bool = True) -> list[Trial]:
         """Create the study, or check that an existing one has the same settings, and
         start a session. Trials an earlier run left running are lost (reason
-        ``interrupted``): they will be resumed from their checkpoints.
+        ``interrupted``): they will be resumed from their checkpoints. With
+        ``lose_running=False`` (workers on a cluster, which may still be running them)
+        they are left to their leases.
 
         Returns:
-            The trials the earlier run left running.
+            The trials the earlier run left running (lost or not).
 
         Raises:
             ValueError: when the journal was written for different settings.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._check_backend(create=True)
         with self._locked():
             now = self._clock()
             if self.state.header is None:
@@ -174,9 +189,48 @@ class StudyClient:
                 check_compatible(self.state.header, spec, str(self.directory))
             self._append(spec.session(now, n_workers, os.getpid()))
             interrupted = self.state.running()
-            for trial in interrupted:
+            for trial in interrupted if lose_running else ():
                 self.lose(trial.trial_id, trial.attempt, "interrupted")
         return interrupted
+
+    def _check_backend(self, create: bool) -> None:
+        """Refuse to mix journal kinds for one study: a study directory whose journal is
+        on a server holds a ``journal.pg`` marker (the URL, never a password; only ever
+        read to refuse, never to connect), one with a file journal its journal.jsonl.
+
+        Raises:
+            ValueError: naming where this study's journal is and the fix.
+        """
+        marker, file = self.directory / PG_MARKER, self.directory / JOURNAL_NAME
+        if isinstance(self.journal, PgJournal):
+            if file.exists():
+                raise ValueError(
+                    f"the study in {self.directory} keeps its journal in {file}; drop "
+                    "hpo.journal to continue it, or choose a new hydra.sweep.dir"
+                )
+            if create and not marker.exists():
+                write_bytes(marker, (self.journal.name + "\n").encode())
+        elif marker.exists():
+            raise ValueError(
+                f"the study in {self.directory} keeps its journal on a PostgreSQL server "
+                f"({marker} names it): add hpo.journal=<that URL> to continue it"
+            )
+
+    def join(self, spec: StudySpec) -> None:
+        """Check, writing nothing, that this study exists and has ``spec``'s settings: a
+        worker joining it (``hpo.worker``) runs in its sessions.
+
+        Raises:
+            ValueError: no study here yet, or one with other settings.
+        """
+        self._check_backend(create=False)
+        header = self.refresh().header
+        if header is None:
+            raise ValueError(
+                f"there is no study in {self.directory} to join yet: start it first with "
+                "the same command without hpo.worker (it prints the study directory)"
+            )
+        check_compatible(header, spec, str(self.directory))
 
     def _expire_leases(self, now: float) -> None:
         """Lose running attempts that have been silent for longer than the lease."""
@@ -246,7 +300,7 @@ class StudyClient:
             config = self._checked_config(trial)
             attempt = trial.attempt + 1
             self._append(records.resume(trial.trial_id, attempt, worker, os.getpid(),
-                                        trial.last_epoch, now))  # fmt: skip
+                                        trial.last_epoch, now, self.host))  # fmt: skip
             return Claim(self.state.trials[trial.trial_id], attempt, trial.last_epoch, config)
         trial_id = len(state.trials)
         if proposal is not None and proposal.trial_id == trial_id:
@@ -256,7 +310,7 @@ class StudyClient:
         bracket = self.scheduler.claim_fields(trial_id).get("bracket")
         by = suggestion.by if suggestion.prefix is not None else None  # model-based only
         self._append(records.claim(trial_id, worker, os.getpid(), suggestion.config, now,
-                                   bracket, suggestion.prefix, by))  # fmt: skip
+                                   bracket, suggestion.prefix, by, self.host))  # fmt: skip
         self._expected[trial_id] = suggestion.config
         return Claim(self.state.trials[trial_id], 0, 0, suggestion.config)
 
@@ -284,11 +338,10 @@ class StudyClient:
         expected = self._expected_config(trial)
         if trial.config != expected:
             raise JournalCorruptError(
-                f"{self.journal.path}: trial {trial.trial_id}'s recorded config "
+                f"{self.journal.name}: trial {trial.trial_id}'s recorded config "
                 f"{trial.config!r} is not the configuration the study's seed gives it "
                 f"({expected!r}); the journal was edited or forged. It is not run. "
-                f"`lit-hpo verify {self.directory}` lists such lines, `lit-hpo repair "
-                f"{self.directory}` moves them to journal.jsonl.quarantine",
+                f"{self.journal.way_out}",
                 0,
             )
         return expected

@@ -7,23 +7,23 @@ import sys
 import time
 from pathlib import Path
 
-from lit_hpo.journal import JournalCorruptError
+from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import SAME_ERROR, last_line
 from lit_hpo.results import Study, load_study, utilization
 from lit_hpo.state import Trial
-from lit_hpo.study import JOURNAL_NAME
+from lit_hpo.study import JOURNAL_NAME, PG_MARKER
 
 
-def summarize(study_dir: Path) -> Study | None:
+def summarize(study_dir: Path, journal: str | None = None) -> Study | None:
     """Print the status table, utilization and best line, and write the figures. A
     failure here (a full disk for the figures, say) is reported, and never masks how the
     run itself ended. ``None`` when the journal cannot be replayed (said on stderr), or
     when the run stopped before it created one."""
-    if not (study_dir / JOURNAL_NAME).is_file():
+    if not (study_dir / (PG_MARKER if journal else JOURNAL_NAME)).is_file():
         return None
     try:
-        study = load_study(study_dir)
-    except JournalCorruptError as error:
+        study = load_study(study_dir, journal)
+    except (JournalCorruptError, JournalWriteError) as error:
         print(f"lit_hpo: no summary: {error}", file=sys.stderr, flush=True)
         return None
     print(study.status_table(), flush=True)

@@ -105,9 +105,9 @@ def tune(
         except ValueError as error:
             raise ValueError(_plain_names(str(error))) from None
         finally:
-            study = summarize(directory)
+            study = summarize(directory, spec.journal)
     if study is None:  # the journal cannot be replayed; summarize said why
-        return load_study(directory)
+        return load_study(directory, spec.journal)
     bad = misconfigured(study.state)
     if bad is not None:
         raise StudyStoppedError(misconfigured_message(bad))

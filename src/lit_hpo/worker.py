@@ -86,6 +86,7 @@ class WorkerArgs:
     threads: int | None = None
     log_path: str | None = None
     supervisor_pid: int | None = None  # the worker stops when this process is gone
+    journal: str | None = None  # hpo.journal: the study's PostgreSQL URL, if any
 
 
 def _redirect_output(path: str) -> None:
@@ -192,6 +193,7 @@ def open_trial(trial_dir: Path, client: StudyClient, claim: Claim,
         config_text(claim.trial.config, separator=","),  # a run name for loggers
         claim.attempt,
         str(resume_from) if resume_from else None,
+        client.journal_url,
     )
 
 
@@ -279,7 +281,7 @@ def worker_main(args: WorkerArgs) -> None:
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     print(f"worker {args.worker}: pid {os.getpid()}, CUDA_VISIBLE_DEVICES={gpus!r}, "
           f"torch threads {torch.get_num_threads()}", flush=True)  # fmt: skip
-    client = StudyClient(args.study_dir)
+    client = StudyClient(args.study_dir, journal=args.journal)
     try:
         while watch.alive and (claim := client.claim(args.worker)) is not None:
             what = f"resumes after epoch {claim.from_epoch}" if claim.attempt else "starts"

@@ -1,0 +1,206 @@
+"""Workers on a cluster: ``hydra/launcher=submitit_slurm`` (or ``submitit_local``).
+
+The submitting ``-m`` process opens the study and submits ``hpo.n_workers`` long-lived
+workers as one job array through submitit, then returns (``hpo.wait=true`` stays
+attached with the progress panel). Each array task runs the user's own command line
+again with ``hpo.worker=<i>`` (:class:`ClusterWorker`): it composes its configs itself
+and joins the study, so no pickled Hydra state of the submitting process is needed to
+run a trial; the submitit pickle holds only that command line. On SIGUSR2 (preemption,
+or the time limit coming: ``--signal=USR2@signal_delay_s``) submitit requeues the array
+task and exits: the running attempt is recorded as ``interrupted`` on its way out, and
+whichever worker is free next resumes the trial from its checkpoint. SIGTERM (a plain
+``scancel``) records it the same way and ends the task. A dead node is found by the
+lease, from any other worker.
+
+The ``hydra.launcher`` node is Hydra's submitit plugin's, with the plugin's key mapping
+(:func:`executor_parameters`); lit_hpo only changes three defaults (see there).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import runpy
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lit_hpo.compose import format_override
+
+PLUGIN = "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
+KINDS = {PLUGIN + "SlurmLauncher": "slurm", PLUGIN + "LocalLauncher": "local"}
+# The plugin's base keys pass to submitit unchanged; every other key gets the executor's
+# prefix (slurm_partition...). These are the plugin's own rules.
+BASE_KEYS = frozenset(
+    {
+        "submitit_folder",
+        "timeout_min",
+        "cpus_per_task",
+        "gpus_per_node",
+        "tasks_per_node",
+        "mem_gb",
+        "nodes",
+        "name",
+        "stderr_to_stdout",
+    }
+)
+INIT_KEYS = frozenset({"max_num_timeout"})  # for the executor's constructor
+# A worker only needs requeueing while the study has budget left (a requeued worker with
+# nothing to do exits at once), so timeouts requeue it without a practical limit; with the
+# plugin's 0, submitit would instead raise inside the running trial and fail it.
+MAX_NUM_TIMEOUT = 1000
+TIMEOUT_MARGIN_MIN = 10  # start-up and the last trial's end, past the study's budget
+# Overrides the submitting process sets for its workers (a user's value is replaced).
+WORKER_KEYS = ("hydra.sweep.dir", "hpo.worker", "hpo.wait")
+
+
+def cluster_kind(target: str) -> str | None:
+    """``slurm`` or ``local`` for the submitit plugin's launchers, else ``None``."""
+    return KINDS.get(target)
+
+
+def private_folder(home: Path) -> str:
+    """Where submitit's pickles and logs go unless ``hydra.launcher.submitit_folder`` is
+    given: under the user's own home (mode 0700), never the shared study directory,
+    where anyone who may write there could replace a pickle (code the job then runs)."""
+    folder = home / ".cache" / "lit_hpo" / "submitit"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return str(folder / "%j")
+
+
+def executor_parameters(node: dict[str, Any], kind: str, given: set[str],
+                        budget_seconds: float | None, n_workers: int,
+                        folder: str) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """The submitit executor's constructor and ``update_parameters`` arguments for the
+    ``hydra.launcher`` node (pure). ``given``: the node's keys set on the command line.
+    lit_hpo's defaults, where the user did not set the key: ``timeout_min`` from the
+    study's time budget (plus a margin) instead of 60; ``max_num_timeout`` without a
+    practical limit (see :data:`MAX_NUM_TIMEOUT`); ``submitit_folder`` private
+    (:func:`private_folder`). ``array_parallelism`` is at most ``n_workers``.
+
+    Raises:
+        ValueError: for a worker that is not one task on one node.
+    """
+    node = {key: value for key, value in node.items() if key != "_target_"}
+    for key in ("tasks_per_node", "nodes"):
+        if node.get(key, 1) != 1:
+            raise ValueError(
+                f"hydra.launcher.{key}={node[key]}: each lit_hpo worker is one task on one "
+                f"node (it runs one trial at a time); use hydra.launcher.{key}=1 and "
+                "hpo.n_workers for more workers"
+            )
+    if "timeout_min" not in given and budget_seconds is not None:
+        node["timeout_min"] = math.ceil(budget_seconds / 60) + TIMEOUT_MARGIN_MIN
+    if "max_num_timeout" not in given:
+        node["max_num_timeout"] = MAX_NUM_TIMEOUT
+    if "submitit_folder" not in given:
+        node["submitit_folder"] = folder
+    if "array_parallelism" in node:
+        node["array_parallelism"] = min(int(node["array_parallelism"]), n_workers)
+    init = {"folder": node.pop("submitit_folder")}
+    init.update({f"{kind}_{key}": node.pop(key) for key in INIT_KEYS if key in node})
+    params = {key if key in BASE_KEYS else f"{kind}_{key}": value
+              for key, value in node.items() if value is not None}  # fmt: skip
+    return init, params
+
+
+def worker_arguments(argv: Sequence[str], study_dir: Path) -> list[str]:
+    """The submitting command's arguments for a worker: the user's own, with the study
+    directory fixed (a ``${now:}`` default would differ in every task) and the submitting
+    process's own keys (:data:`WORKER_KEYS`) dropped."""
+    own = tuple(key + "=" for key in WORKER_KEYS)
+    keep = [arg for arg in argv if not arg.lstrip("+~").startswith(own)]
+    return [*keep, format_override("hydra.sweep.dir", str(study_dir))]
+
+
+@dataclass(frozen=True)
+class ClusterWorker:
+    """One array task: the user's command line, run again as worker ``i`` of the study.
+    Plain data only (what submitit pickles), so the task rebuilds everything itself."""
+
+    script: str  # absolute path of the training script
+    arguments: tuple[str, ...]  # its command-line arguments (``-m`` and the overrides)
+    cwd: str  # the directory the study was submitted from
+    env: dict[int, dict[str, str]] = field(default_factory=dict)  # per worker (local GPUs)
+
+    def __call__(self, worker: int) -> None:
+        from lit_hpo.launcher import sigterm_interrupts
+
+        os.chdir(self.cwd)
+        os.environ.update(self.env.get(worker, {}))
+        # ``++``: set even where the ``hpo`` node does not start from lit_hpo's defaults.
+        sys.argv = [self.script, *self.arguments, "++" + format_override("hpo.worker", worker)]
+        # SIGTERM (scancel, a node shutting down): record the attempt as interrupted, as
+        # Ctrl-C would; submitit itself ignores SIGTERM.
+        with sigterm_interrupts():
+            runpy.run_path(self.script, run_name="__main__")
+
+    def checkpoint(self, worker: int) -> Any:
+        """Preempted or timing out (submitit's USR2 handler): requeue this worker. Its
+        running attempt is recorded as interrupted when submitit's exit unwinds the trial;
+        the requeued task exits at once if the study's budget is spent by then."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, worker)
+
+
+@dataclass
+class Submission:
+    """The job array of a study's workers."""
+
+    kind: str
+    jobs: list[Any]
+
+    @property
+    def job_id(self) -> str:
+        return str(self.jobs[0].job_id).split("_")[0]
+
+    def alive(self) -> bool:
+        """Whether a task is still queued or running. SLURM is asked through ``squeue``:
+        submitit's own job state needs ``sacct``, which clusters without accounting lack,
+        and its ``done()`` never turns true for a task that died without a result."""
+        if self.kind == "local":
+            return not all(job.done() for job in self.jobs)
+        try:
+            out = subprocess.run(
+                ["squeue", "-h", "-j", self.job_id, "-o", "%i"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return True  # cannot tell: keep watching
+        if out.returncode != 0:  # an ended job's id is soon unknown to squeue
+            return "Invalid job id" not in out.stderr
+        return bool(out.stdout.strip())
+
+
+def submit(worker: ClusterWorker, kind: str, init: dict[str, Any], params: dict[str, Any],
+           n_workers: int) -> Submission:  # fmt: skip
+    """Submit ``n_workers`` array tasks running ``worker`` (seconds: one ``sbatch``)."""
+    import submitit
+
+    executor = submitit.AutoExecutor(cluster=kind, **init)
+    executor.update_parameters(**params)
+    return Submission(kind, list(executor.map_array(worker, list(range(n_workers)))))
+
+
+def watch(submission: Submission, updates: Iterator[None], poll: float = 1.0) -> None:
+    """Call ``next(updates)`` (the progress panel) until every task has ended."""
+    while True:
+        next(updates)
+        if not submission.alive():
+            next(updates)
+            return
+        time.sleep(poll)
+
+
+def cancel_hint(submission: Submission) -> str:
+    if submission.kind == "slurm":
+        return f"scancel {submission.job_id}"
+    return f"kill {' '.join(str(job.job_id) for job in submission.jobs)}"

@@ -1,0 +1,281 @@
+"""The journal on a PostgreSQL server (``hpo.journal=postgresql://user@host/db``).
+
+For clusters whose shared filesystem cannot be trusted with locks. The same records and
+the same interface as :class:`lit_hpo.journal.Journal` (read from an offset, append, hold
+the lock), so replay and every decision are unchanged:
+
+- one append-only table, ``lit_hpo_journal(study, seq, body)``, one row per record, the
+  study named by its directory's absolute path; offsets are sequence numbers;
+- every locked step is one short transaction holding ``pg_advisory_xact_lock`` on the
+  study: sequence numbers are assigned under it and the lock is held until the commit,
+  so commit order equals sequence order and a lock-free reader never sees a gap;
+- a killed client's transaction ends with its connection (the lock goes at once); a hung
+  one (a stopped process, a node that lost power) is ended by the server after
+  ``idle_in_transaction_session_timeout``, which every session sets to the study's lease;
+- what was appended inside a step is committed when the step ends, also when it ends
+  with an error, exactly as a file append stays on disk.
+
+Credentials come from the environment (``PGPASSWORD``) or ``~/.pgpass``, never from the
+URL: a URL with a password is refused, since the URL is written to ``multirun.yaml`` and
+to every worker's command line.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from lit_hpo.journal import JournalCorruptError, JournalWriteError, Record, decode_lines, encode
+
+SCHEMES = ("postgresql", "postgres")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS lit_hpo_journal (
+    study text NOT NULL,
+    seq bigint NOT NULL,
+    body text NOT NULL,
+    PRIMARY KEY (study, seq)
+)"""
+SCHEMA_LOCK = 0x6C69745F68706F  # "lit_hpo": one creator of the table at a time
+
+
+def is_url(journal: str | None) -> bool:
+    return bool(journal) and urlsplit(str(journal)).scheme in SCHEMES
+
+
+def check_url(journal: Any) -> str | None:
+    """``hpo.journal`` checked: ``None`` (the study directory's file) or a PostgreSQL URL
+    without a password.
+
+    Raises:
+        ValueError: naming the value and the fix.
+    """
+    if journal is None:
+        return None
+    if not isinstance(journal, str) or not is_url(journal):
+        raise ValueError(
+            f"`hpo.journal` must be null (journal.jsonl in the study directory) or a "
+            f"PostgreSQL URL like postgresql://user@host:5432/db, but got {journal!r}."
+        )
+    parts = urlsplit(journal)
+    if parts.password is not None or "password=" in parts.query:
+        raise ValueError(
+            f"`hpo.journal` holds a password ({redact(journal)}); it would be written to "
+            "multirun.yaml and to every worker's command line. Put it in ~/.pgpass "
+            "(host:port:db:user:password, mode 0600) or the PGPASSWORD environment variable."
+        )
+    if not parts.path.strip("/"):
+        raise ValueError(f"`hpo.journal`={journal!r} names no database: add /<database>.")
+    return journal
+
+
+def redact(url: str) -> str:
+    """The URL without a password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _driver() -> Any:
+    try:
+        import psycopg
+    except ImportError as err:
+        raise ImportError(
+            "hpo.journal=postgresql://... needs the psycopg driver: "
+            "pip install 'lit_hpo[postgres]' (or pip install 'psycopg[binary]')"
+        ) from err
+    return psycopg
+
+
+class PgJournal:
+    """A study's journal in a PostgreSQL database.
+
+    Args:
+        url: ``postgresql://user@host:port/db`` (see :func:`check_url`).
+        study: the study's name (its directory's absolute path).
+        timeout: seconds to wait for the study's lock before ``TimeoutError``.
+        idle_timeout: seconds after which the server ends a hung holder's transaction.
+    """
+
+    def __init__(self, url: str, study: str, timeout: float = 120.0,
+                 idle_timeout: float = 60.0) -> None:  # fmt: skip
+        self.url, self.study = url, study
+        self.name = f"{redact(url)} (study {study})"
+        self.timeout, self.idle_timeout = timeout, idle_timeout
+        self._key = zlib.crc32(study.encode()) - (1 << 31)  # a signed 32-bit lock key
+        self._connection: Any = None
+        self._pid = 0
+        self._depth = 0
+        self._threads = threading.RLock()
+
+    def where(self, line: int, offset: int) -> str:
+        return f"{self.name} record {line}"
+
+    @property
+    def way_out(self) -> str:
+        return (f"`lit-hpo verify {self.study} --journal {redact(self.url)}` lists such "
+                "records; export the study (lit-hpo export --format jsonl) before deleting "
+                "one from the lit_hpo_journal table")  # fmt: skip
+
+    def _connect(self) -> Any:
+        """This process's connection (a forked child opens its own, as for flock)."""
+        if self._connection is None or self._pid != os.getpid():
+            psycopg = _driver()
+            try:
+                connection = psycopg.connect(self.url, autocommit=True, connect_timeout=30)
+            except psycopg.OperationalError as err:
+                raise JournalWriteError(
+                    None, f"cannot connect to the journal at {redact(self.url)}: {err}"
+                ) from None
+            ms = int(self.idle_timeout * 1000)
+            connection.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+            connection.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
+            with connection.transaction():
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                connection.execute(SCHEMA)
+            self._connection, self._pid, self._depth = connection, os.getpid(), 0
+        return self._connection
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the study's lock: one transaction (re-entrant within one object and
+        thread; a nested step is part of the outer one)."""
+        with self._threads:
+            connection = self._connect()
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            psycopg = _driver()
+            try:
+                try:
+                    connection.execute("BEGIN")
+                except psycopg.OperationalError:  # dropped (a server restart): once more
+                    self._connection = None
+                    connection = self._connect()
+                    connection.execute("BEGIN")
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (self._key,))
+            except psycopg.errors.LockNotAvailable:
+                connection.execute("ROLLBACK")
+                raise TimeoutError(
+                    f"the journal {self.name} stayed locked for {self.timeout:.0f} s"
+                ) from None
+            except psycopg.Error as err:
+                self._connection = None
+                raise JournalWriteError(None, f"the journal {self.name}: {err}") from None
+            self._depth = 1
+            try:
+                yield
+            finally:
+                self._depth = 0
+                try:  # what was appended stays, also when the step failed (as in a file)
+                    connection.execute("COMMIT")
+                except psycopg.Error as err:
+                    self._connection = None
+                    raise JournalWriteError(
+                        None,
+                        f"could not commit to the journal {self.name}: {err}. What this "
+                        "step wrote was not recorded; rerun the same command to continue",
+                    ) from None
+
+    def read(self, offset: int = 0) -> tuple[list[Record], int]:
+        """Records after sequence number ``offset``, and the last one's number."""
+        rows = self._query(
+            "SELECT seq, body FROM lit_hpo_journal WHERE study = %s AND seq > %s ORDER BY seq",
+            (self.study, offset),
+        )
+        if not rows:
+            return [], offset
+        data = "\n".join(body for _, body in rows).encode() + b"\n"
+        try:
+            records = decode_lines(data, 0)
+        except JournalCorruptError:
+            seq = next(seq for seq, body in rows if not _is_record(body))
+            raise JournalCorruptError(
+                f"{self.name} record {seq} is not a journal record (a JSON object with an "
+                "'op'); the study cannot be replayed past it. Delete that row (after a "
+                "backup: lit-hpo export DIR --journal URL --format jsonl)",
+                seq,
+            ) from None
+        if len(records) != len(rows) or rows[-1][0] != offset + len(rows):
+            raise JournalCorruptError(
+                f"{self.name}: the sequence numbers after {offset} are not contiguous "
+                f"({rows[0][0]}..{rows[-1][0]} for {len(rows)} records)",
+                offset,
+            )
+        return records, int(rows[-1][0])
+
+    def locate(self, start: int, index: int) -> tuple[int, int]:
+        """The sequence number of the ``index``-th record read from ``start`` (twice: it
+        is both the "line" and the "offset" of messages)."""
+        return start + index + 1, start + index + 1
+
+    def append(self, records: Sequence[Record]) -> tuple[int, int]:
+        """Append records under the study's lock (taking it if the caller does not hold
+        it).
+
+        Returns:
+            The sequence numbers ``(last before, last after)``.
+        """
+        bodies = [encode(record)[:-1].decode() for record in records]
+        with self.locked():
+            connection = self._connect()
+            last = connection.execute(
+                "SELECT coalesce(max(seq), 0) FROM lit_hpo_journal WHERE study = %s",
+                (self.study,),
+            ).fetchone()[0]
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO lit_hpo_journal (study, seq, body) VALUES (%s, %s, %s)",
+                    [(self.study, last + 1 + i, body) for i, body in enumerate(bodies)],
+                )
+        return int(last), int(last) + len(bodies)
+
+    def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+        """Rows of a read; outside a step, a dropped connection (a server restart) is
+        opened again once."""
+        psycopg = _driver()
+        with self._threads:
+            for retry in (True, False):
+                try:
+                    return list(self._connect().execute(sql, parameters).fetchall())
+                except psycopg.OperationalError as err:
+                    if self._depth or not retry:
+                        raise JournalWriteError(
+                            None, f"cannot read the journal {self.name}: {err}"
+                        ) from None
+                    self._connection = None
+        raise AssertionError("unreachable")
+
+    def rows(self) -> list[tuple[int, bytes]]:
+        """Every record's sequence number and text, unparsed (for ``lit-hpo verify``
+        and ``export --format jsonl``)."""
+        sql = "SELECT seq, body FROM lit_hpo_journal WHERE study = %s ORDER BY seq"
+        return [(int(seq), body.encode()) for seq, body in self._query(sql, (self.study,))]
+
+    def has_records(self) -> bool:
+        sql = "SELECT 1 FROM lit_hpo_journal WHERE study = %s LIMIT 1"
+        return bool(self._query(sql, (self.study,)))
+
+    def close(self) -> None:
+        if self._connection is not None and self._pid == os.getpid():
+            self._connection.close()
+        self._connection = None
+
+
+def _is_record(body: str) -> bool:
+    import orjson
+
+    try:
+        record = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and "op" in record
