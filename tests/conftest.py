@@ -100,3 +100,40 @@ def running_trials(study_dir: Path) -> list:
     if not (study_dir / "journal.jsonl").exists():
         return []
     return load_study(study_dir).state.running()
+
+
+# Real servers (PostgreSQL, SLURM): a test that needs one skips with the way to start it
+# here, and fails in CI, where .ci/run starts both and sets LIT_HPO_REQUIRE_SERVERS=1.
+REQUIRE_SERVERS = os.environ.get("LIT_HPO_REQUIRE_SERVERS") == "1"
+PG_URL = os.environ.get("LIT_HPO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/lit_hpo")
+
+
+def unavailable(what: str, start: str) -> None:
+    if REQUIRE_SERVERS:
+        pytest.fail(f"{what} (LIT_HPO_REQUIRE_SERVERS=1: .ci/run starts it with {start})")
+    pytest.skip(f"{what}: start it with {start}")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A PostgreSQL server's URL (``$LIT_HPO_TEST_PG``, default the local recipe's)."""
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except Exception as err:  # no driver, no server
+        unavailable(f"no PostgreSQL at {PG_URL} ({err})", "bash scripts/start-local-postgres.sh")
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def slurm() -> None:
+    """A SLURM cluster whose partition is up."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%a"], capture_output=True, text=True,
+                             timeout=30, check=False).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as err:
+        out = str(err)
+    if "up" not in out.split():
+        unavailable(f"no SLURM cluster here (sinfo: {out.strip()!r})",
+                    "LOCAL_SLURM_FAKE_GPUS=2 bash scripts/start-local-slurm.sh")  # fmt: skip

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -111,6 +112,7 @@ class PgJournal:
         self._connection: Any = None
         self._pid = 0
         self._depth = 0
+        self._written: tuple[int, str] | None = None  # this step's first record
         self._threads = threading.RLock()
 
     def where(self, line: int, offset: int) -> str:
@@ -171,7 +173,7 @@ class PgJournal:
             except psycopg.Error as err:
                 self._connection = None
                 raise JournalWriteError(None, f"the journal {self.name}: {err}") from None
-            self._depth = 1
+            self._depth, self._written = 1, None
             try:
                 yield
             finally:
@@ -180,11 +182,36 @@ class PgJournal:
                     connection.execute("COMMIT")
                 except psycopg.Error as err:
                     self._connection = None
+                    if not self._committed_after_all():
+                        raise JournalWriteError(
+                            None,
+                            f"could not commit to the journal {self.name}: {err}. What this "
+                            "step wrote was not recorded; rerun the same command to continue",
+                        ) from None
+
+    def _committed_after_all(self) -> bool:
+        """Whether a commit whose reply was lost (the connection dropped) went through:
+        the step's first record is there. Answering "no" for a commit that landed would
+        make the caller append it twice."""
+        if self._written is None:
+            return True  # nothing was written: nothing to lose
+        seq, body = self._written
+        sql = "SELECT body FROM lit_hpo_journal WHERE study = %s AND seq = %s"
+        deadline = time.monotonic() + self.timeout
+        while True:  # a restarting server: ask until it answers (or the lock timeout)
+            try:
+                rows = self._query(sql, (self.study, seq))
+            except JournalWriteError:
+                if time.monotonic() > deadline:
                     raise JournalWriteError(
                         None,
-                        f"could not commit to the journal {self.name}: {err}. What this "
-                        "step wrote was not recorded; rerun the same command to continue",
+                        f"the journal {self.name} did not answer for {self.timeout:.0f} s "
+                        f"after a commit whose outcome is unknown (record {seq}); rerun the "
+                        "same command once the server is back",
                     ) from None
+                time.sleep(0.5)
+                continue
+            return bool(rows) and rows[0][0] == body
 
     def read(self, offset: int = 0) -> tuple[list[Record], int]:
         """Records after sequence number ``offset``, and the last one's number."""
@@ -226,17 +253,27 @@ class PgJournal:
             The sequence numbers ``(last before, last after)``.
         """
         bodies = [encode(record)[:-1].decode() for record in records]
+        psycopg = _driver()
         with self.locked():
             connection = self._connect()
-            last = connection.execute(
-                "SELECT coalesce(max(seq), 0) FROM lit_hpo_journal WHERE study = %s",
-                (self.study,),
-            ).fetchone()[0]
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO lit_hpo_journal (study, seq, body) VALUES (%s, %s, %s)",
-                    [(self.study, last + 1 + i, body) for i, body in enumerate(bodies)],
+            try:
+                last = connection.execute(
+                    "SELECT coalesce(max(seq), 0) FROM lit_hpo_journal WHERE study = %s",
+                    (self.study,),
+                ).fetchone()[0]
+                # One statement: executemany's pipeline left the session "idle in
+                # transaction" without arming the server's idle timeout (measured).
+                if self._written is None:
+                    self._written = (last + 1, bodies[0])
+                connection.execute(
+                    "INSERT INTO lit_hpo_journal (study, seq, body) SELECT %s, seq, body "
+                    "FROM unnest(%s::bigint[], %s::text[]) AS rows(seq, body)",
+                    (self.study, [last + 1 + i for i in range(len(bodies))], bodies),
                 )
+            except psycopg.Error as err:
+                raise JournalWriteError(
+                    None, f"could not append to the journal {self.name}: {err}"
+                ) from None
         return int(last), int(last) + len(bodies)
 
     def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:

@@ -156,7 +156,8 @@ def run_trial(args: WorkerArgs, client: StudyClient, run: Runner, claim: Claim) 
         with Heartbeat(client, trial.trial_id, claim.attempt, lease / 3):
             result = run(client, claim, resume[1] if resume else None)
     except BaseException:
-        client.lose(trial.trial_id, claim.attempt, "interrupted")
+        with signals_deferred():  # a second signal must not cut the record short
+            client.lose(trial.trial_id, claim.attempt, "interrupted")
         raise
     header = client.header
     current = client.refresh().trials[trial.trial_id]
@@ -175,6 +176,24 @@ def run_trial(args: WorkerArgs, client: StudyClient, run: Runner, claim: Claim) 
     checkpoints.prune(args.study_dir, trial.trial_id, checkpoints.KEEP_FINISHED)
     write_hparams(result.output_dir, state.trials[trial.trial_id], list(header["space"]),
                   header["metric"], state.sign)  # fmt: skip
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold off interrupts (SIGINT, SIGTERM, SIGUSR2) in the main thread for the block:
+    the record of an interrupted attempt is being written, and the run is ending anyway.
+    (SLURM follows a preemption's USR2 with SIGTERM when it requeues the job: raised
+    inside that record's write, it left the attempt running until its lease expired.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+    previous = {name: signal.signal(name, signal.SIG_IGN) for name in names}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
 
 
 def open_trial(trial_dir: Path, client: StudyClient, claim: Claim,

@@ -1,0 +1,301 @@
+"""The journal contract over both backends (the study directory's file, a real PostgreSQL
+server): real processes, real locks, real kills; and what only the server has (a killed
+or hung lock holder, a server restart)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lit_hpo.journal import Journal
+from lit_hpo.pg_journal import PgJournal, check_url
+from lit_hpo.policy import decide
+from lit_hpo.schedulers import make_scheduler
+from lit_hpo.spec import spec_from_config
+from lit_hpo.state import StudyState
+from lit_hpo.study import StudyClient
+from tests.conftest import ROOT, wait_for
+from tests.test_spec import SEEDS
+
+pytestmark = pytest.mark.slow
+
+OPEN = """
+import sys
+from lit_hpo.journal import Journal
+from lit_hpo.pg_journal import PgJournal
+def open_journal(directory, url):
+    if url == "-":
+        return Journal(directory + "/journal.jsonl")
+    return PgJournal(url, directory)
+"""
+WRITER = (
+    OPEN
+    + """
+journal = open_journal(sys.argv[1], sys.argv[2])
+writer, count = int(sys.argv[3]), int(sys.argv[4])
+for i in range(count):
+    journal.append([{"op": "test", "writer": writer, "i": i}])
+    if writer < 0:
+        print(i, flush=True)  # acknowledged: the append returned
+"""
+)
+CLAIMER = """
+import os, sys, time
+from lit_hpo.study import StudyClient
+url = None if sys.argv[3] == "-" else sys.argv[3]
+client = StudyClient(sys.argv[1], journal=url)
+worker = int(sys.argv[2])
+while not os.path.exists(os.path.join(sys.argv[1], "go")):  # start together
+    time.sleep(0.01)
+while (trial := client.claim(worker)) is not None:
+    for epoch in range(1, 11):
+        time.sleep(0.002)
+        value = (trial.trial_id * 7919 % 101) / 101 + 1.0 / epoch
+        if client.report(trial.trial_id, epoch, value).stop:
+            break
+    client.end(trial.trial_id, "completed")
+"""
+
+
+@pytest.fixture(params=["file", "postgres"])
+def url(request: pytest.FixtureRequest) -> str | None:
+    """``None`` for the file journal, else the server's URL."""
+    if request.param == "file":
+        return None
+    return str(request.getfixturevalue("pg_url"))
+
+
+def _journal(directory: Path, url: str | None) -> Journal | PgJournal:
+    return Journal(directory / "journal.jsonl") if url is None else PgJournal(url, str(directory))
+
+
+def _run(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", *args], cwd=ROOT)
+
+
+def test_processes_append_every_record_exactly_once_in_order(
+    tmp_path: Path, url: str | None
+) -> None:
+    writers, count = 6, 200
+    procs = [_run(WRITER, str(tmp_path), url or "-", str(w), str(count)) for w in range(writers)]
+    assert [p.wait(timeout=300) for p in procs] == [0] * writers
+    records, end = _journal(tmp_path, url).read(0)
+    assert sorted((r["writer"], r["i"]) for r in records) == [
+        (w, i) for w in range(writers) for i in range(count)
+    ]
+    for w in range(writers):  # each writer's records in the order it wrote them
+        assert [r["i"] for r in records if r["writer"] == w] == list(range(count))
+    if url is not None:
+        assert end == writers * count  # offsets are sequence numbers, without gaps
+
+
+def test_incremental_reads_return_each_record_once(tmp_path: Path, url: str | None) -> None:
+    journal = _journal(tmp_path, url)
+    assert journal.read(0) == ([], 0)
+    journal.append([{"op": "t", "a": 1}, {"op": "t", "a": 2}])
+    first, offset = journal.read(0)
+    with journal.locked():  # re-entrant: an append inside a step is part of it
+        start, end = journal.append([{"op": "t", "a": 3}])
+        assert journal.read(offset)[0] == [{"op": "t", "a": 3}]
+    assert start == offset
+    second, final = journal.read(offset)
+    assert [r["a"] for r in first] == [1, 2] and [r["a"] for r in second] == [3]
+    assert final == end and journal.read(final) == ([], final)
+
+
+def test_concurrent_claims_are_unique_and_replay_gives_every_decision(
+    tmp_path: Path, url: str | None
+) -> None:
+    spec = spec_from_config({**SEEDS, "max_wallclock_time": None, "max_trials": 40,
+                             "journal": url})  # fmt: skip
+    StudyClient(tmp_path, journal=url).open(spec, n_workers=4)
+    procs = [_run(CLAIMER, str(tmp_path), str(w), url or "-") for w in range(4)]
+    time.sleep(1.0)
+    (tmp_path / "go").touch()
+    assert [p.wait(timeout=300) for p in procs] == [0] * 4
+    records, _ = _journal(tmp_path, url).read(0)
+    claims = [r for r in records if r["op"] == "claim"]
+    assert [r["trial"] for r in claims] == list(range(40))
+    assert len({r["worker"] for r in claims}) > 1
+    state, scheduler, stops = StudyState(), make_scheduler(records[0]["scheduler"]), 0
+    for record in records:
+        if record["op"] == "report":
+            again = decide(scheduler, state, record["trial"], record["epoch"], record["value"],
+                           record["time"])  # fmt: skip
+            assert (again.action, again.reason) == (record["decision"], record["reason"])
+            stops += record["decision"] == "stop"
+        state.apply(record)
+    assert stops > 5
+
+
+def test_sigkilled_writers_leave_a_replayable_journal_and_a_free_lock(
+    tmp_path: Path, url: str | None
+) -> None:
+    for round_ in range(3):
+        procs = [_run(WRITER, str(tmp_path), url or "-", str(10 * round_ + w), "100000")
+                 for w in range(3)]  # fmt: skip
+        time.sleep(1.5 + 0.3 * round_)
+        for p in procs:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+    journal = _journal(tmp_path, url)
+    journal.append([{"op": "after"}])
+    records, _ = journal.read(0)
+    assert records[-1] == {"op": "after"}
+    for w in {r["writer"] for r in records[:-1]}:
+        mine = [r["i"] for r in records if r.get("writer") == w]
+        assert mine == list(range(len(mine)))  # nothing lost or doubled before the kill
+
+
+HOLDER = (
+    OPEN
+    + """
+import time
+journal = PgJournal(sys.argv[2], sys.argv[1], idle_timeout=float(sys.argv[3]))
+with journal.locked():
+    journal.append([{"op": "held"}])
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP"])
+def test_a_killed_or_hung_lock_holder_frees_the_study(
+    tmp_path: Path, pg_url: str, how: str
+) -> None:
+    """A killed holder's lock goes with its connection; a hung one's (a stopped process,
+    a node without power) when the server ends its idle transaction (the lease)."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), pg_url, "2"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        os.kill(holder.pid, getattr(signal, how))
+        waiter = PgJournal(pg_url, str(tmp_path), timeout=30)
+        start = time.monotonic()
+        waiter.append([{"op": "after"}])
+        waited = time.monotonic() - start
+    finally:
+        holder.kill()
+        holder.wait()
+    records, _ = waiter.read(0)
+    # The holder's step never committed: its record is gone, and nothing else is.
+    assert records == [{"op": "after"}]
+    assert waited < (1.0 if how == "SIGKILL" else 10.0)
+
+
+def _pg_data() -> Path:
+    return Path(os.environ.get("LOCAL_PG_DIR", "/tmp/local-postgres")) / "data"
+
+
+ACKING_WRITER = """
+import sys, time
+from lit_hpo.pg_journal import PgJournal
+journal = PgJournal(sys.argv[1], sys.argv[2])
+with open(sys.argv[3], "a") as acks:
+    for i in range(100000):
+        while True:
+            try:
+                journal.append([{"op": "test", "i": i}])
+                break
+            except OSError:  # the server is away: try again (this append was not made)
+                time.sleep(0.2)
+        print(i, file=acks, flush=True)  # acknowledged: the append returned
+"""
+
+
+def test_a_server_restart_mid_study_loses_no_acknowledged_record(
+    tmp_path: Path, pg_url: str
+) -> None:
+    if os.geteuid() != 0 or not (_pg_data() / "postmaster.pid").exists():
+        pytest.skip("restarts only the local recipe's server (scripts/start-local-postgres.sh)")
+    acks = tmp_path / "acks"
+    acks.touch()
+
+    def acked() -> list[int]:
+        return [int(line) for line in acks.read_text().split()]
+
+    writer = _run(ACKING_WRITER, pg_url, str(tmp_path), str(acks))
+    try:
+        wait_for(lambda: len(acked()) > 200)
+        pg_ctl = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1]
+        log = _pg_data().parent / "log" / "postgres.log"  # the server must not hold a pipe
+        subprocess.run(["runuser", "-u", "postgres", "--", str(pg_ctl), "-D", str(_pg_data()),
+                        "-l", str(log), "-m", "fast", "-w", "restart"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        # The recipe's stop script stops the pid it recorded: record the new one.
+        pid = (_pg_data() / "postmaster.pid").read_text().split()[0]
+        (_pg_data().parent / "run" / "postgres.pid").write_text(pid + "\n")
+        before = len(acked())
+        wait_for(lambda: len(acked()) > before + 200)  # the writer goes on after the restart
+    finally:
+        writer.kill()
+        writer.wait()
+    records, end = PgJournal(pg_url, str(tmp_path)).read(0)
+    stored = [r["i"] for r in records]
+    assert stored == list(range(len(stored)))  # contiguous, nothing doubled
+    assert set(acked()) <= set(stored)  # every acknowledged append survived the restart
+    assert end == len(stored)
+
+
+def test_urls_with_a_password_or_without_a_database_are_refused() -> None:
+    assert check_url(None) is None
+    assert check_url("postgresql://me@db.example:5432/hpo") == "postgresql://me@db.example:5432/hpo"
+    with pytest.raises(ValueError, match=r"password.*\*\*\*.*pgpass"):
+        check_url("postgresql://me:secret@db.example/hpo")
+    with pytest.raises(ValueError, match="names no database"):
+        check_url("postgresql://me@db.example")
+    with pytest.raises(ValueError, match="PostgreSQL URL"):
+        check_url("sqlite:///x.db")
+    with pytest.raises(ValueError, match=r"hpo\.journal"):
+        spec_from_config({**SEEDS, "journal": "postgresql://me:secret@h/db"})
+
+
+def test_one_study_never_mixes_journal_kinds(tmp_path: Path, pg_url: str) -> None:
+    spec = spec_from_config(SEEDS)
+    file_study, server_study = tmp_path / "file", tmp_path / "server"
+    StudyClient(file_study).open(spec, 1)
+    with pytest.raises(ValueError, match=r"keeps its journal in .*journal.jsonl; drop hpo.journal"):
+        StudyClient(file_study, journal=pg_url).open(spec, 1)
+    StudyClient(server_study, journal=pg_url).open(spec, 1)
+    assert (server_study / "journal.pg").read_text().startswith(pg_url)
+    assert not (server_study / "journal.jsonl").exists()
+    with pytest.raises(ValueError, match=r"on a PostgreSQL server .*add hpo.journal"):
+        StudyClient(server_study).open(spec, 1)
+
+
+def test_lit_hpo_verify_and_export_read_the_server(tmp_path: Path, pg_url: str) -> None:
+    import psycopg
+
+    spec = spec_from_config({**SEEDS, "journal": pg_url})
+    client = StudyClient(tmp_path, journal=pg_url)
+    client.open(spec, 1)
+    claim = client.claim(0)
+    assert claim is not None
+    client.report(claim.trial.trial_id, 1, 0.5)
+    lit_hpo = [sys.executable, "-m", "lit_hpo.cli"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*lit_hpo, *args, str(tmp_path), "--journal", pg_url],
+                              capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+
+    assert cli("verify").returncode == 0
+    out = tmp_path / "exported"
+    out.mkdir()
+    assert cli("export", "--format", "jsonl", "--out", str(out)).returncode == 0
+    assert subprocess.run([*lit_hpo, "verify", str(out)], cwd=ROOT).returncode == 0
+    assert "trial" in cli("status").stdout
+    # A forged row (someone with write access to the table): verify names it.
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE lit_hpo_journal SET body = replace(body, '0.5', '\"x\"') "
+            "WHERE study = %s AND body LIKE '%%report%%'", (str(tmp_path),)
+        )  # fmt: skip
+    bad = cli("verify")
+    assert bad.returncode == 1 and "record 4" in bad.stdout, bad.stdout + bad.stderr
