@@ -106,8 +106,9 @@ def test_a_study_runs_as_a_slurm_job_array_and_the_submit_returns_at_once(
     ends = [r for r in records if r["op"] == "end"]
     assert len(ends) == len(claims) >= 4  # every trial ended: none left running
     # Each worker ran in its own array task, pinned by SLURM to its own (fake) GPU.
+    job = result.stdout.split("SLURM job array ")[1].split()[0]
     logs = [(study / "workers" / f"worker_{w}.log").read_text() for w in (0, 1)]
-    assert all("SLURM_ARRAY" not in log or True for log in logs)
+    assert [f"(SLURM job {job}_{w})" in log for w, log in enumerate(logs)] == [True, True]
     pinned = {log.split("CUDA_VISIBLE_DEVICES=")[1].split(",")[0] for log in logs}
     assert pinned == {"'0'", "'1'"}
 
@@ -144,7 +145,7 @@ def test_a_preempted_worker_is_requeued_and_its_trial_resumes_from_its_checkpoin
     assert epochs == list(range(1, 7))  # contiguous: resumed after its last report
     log = (study / "workers" / "worker_0.log").read_text()
     assert "this job is preempted" in log
-    assert log.count("worker 0: pid") == 2  # the requeued array task ran again
+    assert log.count(f"(SLURM job {job}_0)") == 2  # the requeued array task ran again
     assert all(t.status != "running" for t in state.trials)
     if url is not None:
         assert not (study / "journal.jsonl").exists() and (study / "journal.pg").exists()

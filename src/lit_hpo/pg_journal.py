@@ -137,9 +137,11 @@ class PgJournal:
             ms = int(self.idle_timeout * 1000)
             connection.execute(f"SET idle_in_transaction_session_timeout = {ms}")
             connection.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
-            with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                connection.execute(SCHEMA)
+            exists = "SELECT to_regclass('lit_hpo_journal') IS NOT NULL"
+            if not connection.execute(exists).fetchone()[0]:  # the database's first study
+                with connection.transaction():
+                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                    connection.execute(SCHEMA)
             self._connection, self._pid, self._depth = connection, os.getpid(), 0
         return self._connection
 

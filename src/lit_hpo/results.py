@@ -120,7 +120,8 @@ class Study:
     @property
     def trials(self) -> pd.DataFrame:
         """One row per trial: trial_id, status, one column per hyperparameter, epochs,
-        <metric> (last reported), best_<metric>, worker_time (s), worker, reason; with a
+        <metric> (last reported), best_<metric>, worker_time (s), worker, host and pid
+        (of the last attempt), attempts, reason; with a
         model-based searcher also proposed_by (``model``, ``random`` or ``point``)."""
         names = self._names()
         sign = self.state.sign
@@ -141,12 +142,14 @@ class Study:
                     else math.nan,
                     "worker_time": busy_seconds(trial, now),
                     "worker": trial.worker,
+                    "host": trial.host,
+                    "pid": trial.pid,
                     "attempts": trial.attempt + 1,
                     "reason": trial.reason,
                 }
             )
         columns = ["trial_id", "status", *names.values(), "epochs", self.metric,
-                   f"best_{self.metric}", "worker_time", "worker", "attempts",
+                   f"best_{self.metric}", "worker_time", "worker", "host", "pid", "attempts",
                    "reason"]  # fmt: skip
         if self.state.observed is not None:  # a model-based searcher: who proposed what
             for row, trial in zip(rows, self.state.trials, strict=True):
@@ -178,7 +181,7 @@ class Study:
         table = self.trials
         lines = [f"tuning status of {self.directory} (last reported metric)"]
         if len(table):
-            shown = table.drop(columns=["worker", "attempts", "reason"])
+            shown = table.drop(columns=["worker", "host", "pid", "attempts", "reason"])
             lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
         counts = state.counts()
         finished = counts["completed"] + counts["stopped"] + counts["failed"]

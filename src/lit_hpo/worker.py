@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -298,8 +299,11 @@ def worker_main(args: WorkerArgs) -> None:
               f"{type(error).__name__}: {error}", flush=True)  # fmt: skip
         sys.exit(EXIT_NO_TASK)
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-    print(f"worker {args.worker}: pid {os.getpid()}, CUDA_VISIBLE_DEVICES={gpus!r}, "
-          f"torch threads {torch.get_num_threads()}", flush=True)  # fmt: skip
+    job = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    where = f" (SLURM job {job[0]}_{job[1]})" if all(job) else ""
+    print(f"worker {args.worker}: pid {os.getpid()} on {socket.gethostname()}{where}, "
+          f"CUDA_VISIBLE_DEVICES={gpus!r}, torch threads {torch.get_num_threads()}",
+          flush=True)  # fmt: skip
     client = StudyClient(args.study_dir, journal=args.journal)
     try:
         while watch.alive and (claim := client.claim(args.worker)) is not None:
