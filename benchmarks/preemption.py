@@ -45,16 +45,21 @@ def queue(job: str) -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.endswith(" R")]
 
 
+def pending(job: str) -> bool:
+    out = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout
+    return bool(out.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preemptions", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="array tasks (1 CPU each)")
     parser.add_argument("--every", type=float, default=4.0, help="seconds between signals")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     from lit_hpo import load_study
 
-    seconds = args.preemptions * args.every + 60
+    seconds = 2 * args.preemptions * args.every + 60  # a requeued task is away a while
     with tempfile.TemporaryDirectory(prefix="lit_hpo-preempt-") as scratch:
         study = Path(scratch) / "study"
         job = submit(study, args.workers, seconds)
@@ -62,14 +67,15 @@ def main() -> None:
         while len(signals) < args.preemptions:
             time.sleep(args.every)
             running = set(queue(job))
+            if not running and not pending(job):
+                break  # the budget is spent
             for trial in load_study(study).state.running():
                 task = f"{job}_{trial.worker}"
                 if trial.reports and trial.reports[-1].attempt == trial.attempt and task in running:
                     subprocess.run(["scancel", "--signal=USR2", task], check=True)
                     signals.append((time.time(), trial.trial_id, trial.attempt))
                     break
-        while queue(job) or subprocess.run(["squeue", "-h", "-j", job], capture_output=True,
-                                           text=True).stdout.strip():  # fmt: skip
+        while queue(job) or pending(job):
             time.sleep(2)
         state = load_study(study).state
         records = [r for r in load_study(study).results.itertuples()]

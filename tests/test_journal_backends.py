@@ -299,3 +299,18 @@ def test_lit_hpo_verify_and_export_read_the_server(tmp_path: Path, pg_url: str) 
         )  # fmt: skip
     bad = cli("verify")
     assert bad.returncode == 1 and "record 4" in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_tune_keeps_its_journal_on_the_server(tmp_path: Path, pg_url: str) -> None:
+    """``lit_hpo.tune(..., journal=URL)``: the workers, their heartbeats and
+    ``lit_hpo.report`` all write to the server; nothing to journal.jsonl."""
+    from lit_hpo import loguniform, randint, tune
+    from tests import tune_objectives as objectives
+
+    space = {"learning_rate": loguniform(1e-2, 1), "batch_size": randint(32, 256), "max_epochs": 3}
+    study = tune(objectives.curve, space, study_dir=tmp_path / "s", max_trials=6, n_workers=2,
+                 max_wallclock_time=None, grace_period=1, journal=pg_url)  # fmt: skip
+    assert len(study.trials) == 6 and set(study.trials.status) <= {"completed", "stopped"}
+    assert not (tmp_path / "s" / "journal.jsonl").exists()
+    again = PgJournal(pg_url, str(tmp_path / "s")).read(0)[0]
+    assert sum(r["op"] == "report" for r in again) == len(study.results) > 6

@@ -69,6 +69,7 @@ def private_folder(home: Path) -> str:
     where anyone who may write there could replace a pickle (code the job then runs)."""
     folder = home / ".cache" / "lit_hpo" / "submitit"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)  # also when an earlier tool created it more open
     return str(folder / "%j")
 
 
