@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lit_hpo.cluster import MAX_NUM_TIMEOUT, executor_parameters, worker_arguments
+from lit_hpo.cluster import MAX_NUM_TIMEOUT, executor_parameters, launcher_keys, worker_arguments
 from tests.conftest import ROOT, wait_for
 
 SLEEPY = [
@@ -54,6 +54,12 @@ def test_a_worker_is_one_task_on_one_node(key: str) -> None:
         ValueError, match=f"hydra.launcher.{key}=2: each lit_hpo worker is one task"
     ):
         executor_parameters({**NODE, key: 2}, "slurm", {key}, 300, 4, "/p")
+
+
+def test_the_keys_set_on_the_command_line_are_found() -> None:
+    overrides = ["hydra.launcher.partition=gpu", "+hydra.launcher.qos=high",
+                 "hydra.sweep.dir=x", "hydra/launcher=submitit_slurm"]  # fmt: skip
+    assert launcher_keys(overrides) == {"partition", "qos"}
 
 
 def test_workers_rerun_the_command_with_the_study_fixed() -> None:

@@ -21,15 +21,21 @@ from __future__ import annotations
 import math
 import os
 import runpy
+import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lit_hpo.compose import format_override
+from lit_hpo.devices import DEFAULT_CPU_WORKERS, visible_gpus, worker_env
+from lit_hpo.progress import make_progress
+from lit_hpo.spec import StudySpec
+from lit_hpo.study import StudyClient
+from lit_hpo.summary import summarize
 
 PLUGIN = "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
 KINDS = {PLUGIN + "SlurmLauncher": "slurm", PLUGIN + "LocalLauncher": "local"}
@@ -191,14 +197,71 @@ def submit(worker: ClusterWorker, kind: str, init: dict[str, Any], params: dict[
     return Submission(kind, list(executor.map_array(worker, list(range(n_workers)))))
 
 
-def watch(submission: Submission, updates: Iterator[None], poll: float = 1.0) -> None:
-    """Call ``next(updates)`` (the progress panel) until every task has ended."""
-    while True:
-        next(updates)
-        if not submission.alive():
-            next(updates)
-            return
-        time.sleep(poll)
+def launcher_keys(hydra_overrides: Sequence[str]) -> set[str]:
+    """The ``hydra.launcher`` keys set on the command line (``hydra.overrides.hydra``)."""
+    prefix = "hydra.launcher."
+    keys = (override.lstrip("+~").split("=", 1)[0] for override in hydra_overrides)
+    return {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
+
+
+def submit_study(spec: StudySpec, study_dir: Path, kind: str, node: dict[str, Any],
+                 given: set[str], cwd: str, opened: Callable[[], None],
+                 wait: bool) -> None:  # fmt: skip
+    """Open the study (running trials are left to their leases: the old array's workers
+    may still run them), submit its workers as a job array, say how to follow it; with
+    ``wait``, show the progress panel until every task has ended, then the summary.
+
+    Raises:
+        ValueError: a launcher node lit_hpo cannot run, or a study with other settings.
+    """
+    import torch
+
+    n_workers = spec.n_workers or DEFAULT_CPU_WORKERS
+    init, params = executor_parameters(node, kind, given, spec.budget.max_wallclock_time,
+                                       n_workers, private_folder(Path.home()))  # fmt: skip
+    gpus = visible_gpus(os.environ, torch.cuda.device_count()) if kind == "local" else []
+    worker = ClusterWorker(
+        script=str(Path(sys.argv[0]).absolute()),
+        arguments=tuple(worker_arguments(sys.argv[1:], study_dir)),
+        cwd=cwd,
+        env={i: worker_env(i, gpus) for i in range(n_workers)} if gpus else {},
+    )
+    client = StudyClient(study_dir, lock=spec.lock, journal=spec.journal)
+    left = client.open(spec, n_workers, lose_running=False)
+    opened()
+    submission = submit(worker, kind, init, params, n_workers)
+    where = "SLURM job array" if kind == "slurm" else "local submitit jobs"
+    join = " ".join(shlex.quote(a) for a in [sys.executable, worker.script, *worker.arguments])
+    still = f" (trials {', '.join(str(t.trial_id) for t in left)} still running)" if left else ""
+    print(f"lit_hpo: study {study_dir}\n"
+          f"lit_hpo: {spec.scheduler.settings()}, budget {spec.budget.to_json()}\n"
+          f"lit_hpo: submitted {n_workers} workers as {where} {submission.job_id}{still}\n"
+          f"lit_hpo: follow it: lit-hpo status {study_dir} --watch (worker logs in "
+          f"{study_dir / 'workers'})\n"
+          f"lit_hpo: stop it: {cancel_hint(submission)} (rerun this command to continue "
+          "the study)\n"
+          f"lit_hpo: one more worker, from any host that sees the study: {join} "
+          "hpo.worker=<number>", flush=True)  # fmt: skip
+    if wait:
+        _attach(client, submission)
+        summarize(study_dir, spec.journal)
+
+
+def _attach(client: StudyClient, submission: Submission, poll: float = 1.0) -> None:
+    """The progress panel until every task has ended (Ctrl-C detaches)."""
+    progress = make_progress(sys.stdout.isatty())
+    try:
+        while True:
+            progress.update(client.refresh(), time.time(), force_status=True)
+            if not submission.alive():
+                break
+            time.sleep(poll)
+        progress.update(client.refresh(), time.time(), force_status=True)
+    except KeyboardInterrupt:
+        print(f"lit_hpo: detached; the workers go on ({cancel_hint(submission)} stops them)",
+              flush=True)  # fmt: skip
+    finally:
+        progress.close()
 
 
 def cancel_hint(submission: Submission) -> str:

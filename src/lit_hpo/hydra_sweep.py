@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,25 +25,14 @@ from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from lit_hpo.cluster import (
-    ClusterWorker,
-    cancel_hint,
-    cluster_kind,
-    executor_parameters,
-    private_folder,
-    submit,
-    watch,
-    worker_arguments,
-)
+from lit_hpo.cluster import cluster_kind, launcher_keys, submit_study
 from lit_hpo.compose import format_override
-from lit_hpo.devices import DEFAULT_CPU_WORKERS, visible_gpus, worker_env
 from lit_hpo.hydra_job import HydraJob, name_job
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_interrupts
 from lit_hpo.optuna_sweeper import translate as translate_optuna_sweeper
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
-from lit_hpo.progress import make_progress
 from lit_hpo.runlock import StudyBusyError, run_lock
 from lit_hpo.safefiles import write_bytes
 from lit_hpo.searchers import random_suggest as suggest
@@ -213,13 +200,7 @@ def run_sweep(hydra_context: HydraContext, task_function: TaskFunction, config: 
             )
         return _submit(config, spec, study_dir, kind, wait)
 
-    study_dir.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(run_lock(study_dir))
-        except StudyBusyError as err:
-            raise StudyConfigError(str(err)) from None
-        stack.enter_context(sigterm_interrupts())
+    with _one_run(study_dir), sigterm_interrupts():
         return _run(hydra_context, task_function, config, spec, base, study_dir)
 
 
@@ -252,78 +233,35 @@ def _join(job: HydraJob, spec: StudySpec, study_dir: Path, worker: int) -> None:
     worker_main(WorkerArgs(str(study_dir), worker, job, log_path=str(log), journal=spec.journal))
 
 
-def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
-            wait: bool) -> None:  # fmt: skip
-    """Open the study and submit its workers as a job array; back within seconds."""
-    import torch
-    from omegaconf import OmegaConf
-
-    node = OmegaConf.to_container(config.hydra.launcher, resolve=True)
-    assert isinstance(node, dict)
-    prefix = "hydra.launcher."
-    given = {
-        o.split("=", 1)[0].lstrip("+~").removeprefix(prefix)
-        for o in config.hydra.overrides.hydra
-        if o.lstrip("+~").startswith(prefix)
-    }
-    n_workers = spec.n_workers or DEFAULT_CPU_WORKERS
-    try:
-        init, params = executor_parameters(node, kind, given, spec.budget.max_wallclock_time,
-                                           n_workers, private_folder(Path.home()))  # fmt: skip
-    except ValueError as err:
-        raise StudyConfigError(str(err)) from None
-    gpus = visible_gpus(os.environ, torch.cuda.device_count()) if kind == "local" else []
-    worker = ClusterWorker(
-        script=str(Path(sys.argv[0]).absolute()),
-        arguments=tuple(worker_arguments(sys.argv[1:], study_dir)),
-        cwd=str(config.hydra.runtime.cwd),
-        env={i: worker_env(i, gpus) for i in range(n_workers)} if gpus else {},
-    )
+@contextlib.contextmanager
+def _one_run(study_dir: Path) -> Iterator[None]:
+    """The study directory, created, and held by this ``-m`` run alone (``run.lock``)."""
     study_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(run_lock(study_dir))
         except StudyBusyError as err:
             raise StudyConfigError(str(err)) from None
-        client = StudyClient(study_dir, lock=spec.lock, journal=spec.journal)
+        yield
+
+
+def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
+            wait: bool) -> None:  # fmt: skip
+    """Open the study and submit its workers as a job array (:mod:`lit_hpo.cluster`)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    assert isinstance(node, dict)
+
+    def opened() -> None:
+        write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
+
+    with _one_run(study_dir):
         try:
-            left = client.open(spec, n_workers, lose_running=False)
+            submit_study(spec, study_dir, kind, node, launcher_keys(config.hydra.overrides.hydra),
+                         str(config.hydra.runtime.cwd), opened, wait)  # fmt: skip
         except (ValueError, JournalCorruptError) as err:
             raise StudyConfigError(str(err)) from None
-        write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
-        submission = submit(worker, kind, init, params, n_workers)
-    where = "SLURM job array" if kind == "slurm" else "local submitit jobs"
-    join = " ".join(shlex.quote(a) for a in [sys.executable, worker.script, *worker.arguments])
-    print(
-        f"lit_hpo: study {study_dir}\n"
-        f"lit_hpo: {spec.scheduler.settings()}, budget {spec.budget.to_json()}\n"
-        f"lit_hpo: submitted {n_workers} workers as {where} {submission.job_id}"
-        + (
-            f" (trials {', '.join(str(t.trial_id) for t in left)} still running there)"
-            if left
-            else ""
-        )
-        + f"\nlit_hpo: follow it: lit-hpo status {study_dir} --watch (worker logs in "
-        f"{study_dir / 'workers'})\nlit_hpo: stop it: {cancel_hint(submission)} (rerun "
-        f"this command to continue the study)\nlit_hpo: one more worker, from any host "
-        f"that sees the study: {join} hpo.worker=<number>",
-        flush=True,
-    )
-    if wait:
-        progress = make_progress(sys.stdout.isatty())
-
-        def updates() -> Iterator[None]:
-            while True:
-                yield progress.update(client.refresh(), time.time(), force_status=True)
-
-        try:
-            watch(submission, updates())
-        except KeyboardInterrupt:
-            print(f"lit_hpo: detached; the workers go on ({cancel_hint(submission)} stops "
-                  "them)", flush=True)  # fmt: skip
-        finally:
-            progress.close()
-        summarize(study_dir, spec.journal)
 
 
 def _run(hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig,
