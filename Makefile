@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data/FashionMNIST/raw),)
 export LIT_HPO_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install data demo demo-random test lint clean bench-overhead bench-journal bench-lenet bench-search
+.PHONY: install data demo demo-random test lint clean bench-overhead bench-journal bench-lenet bench-search bench-cluster bench-preemption
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bench-lenet: $(VENV)/.bench data  ## the seeds' study: ours vs Syne Tune (~25 mi
 
 bench-search: $(VENV)/.bench data  ## searchers vs hydra-optuna-sweeper and Syne Tune BOHB (~11 min per seed)
 	$(BIN)/python benchmarks/search.py
+
+bench-cluster: install  ## 8/16/32 workers: file journal, PostgreSQL, Optuna RDB (~5 min; a PostgreSQL server)
+	$(BIN)/python benchmarks/cluster.py
+
+bench-preemption: install  ## 50 USR2 preemptions of SLURM workers (~6 min; a SLURM cluster)
+	$(BIN)/python benchmarks/preemption.py
 
 test: install
 	$(BIN)/python -m pytest
