@@ -136,7 +136,10 @@ BAD_INPUTS = [
     ("hpo.scheduler=hyperbandit", "unknown scheduler hpo.scheduler='hyperbandit'"),
     ("hpo.mode=minimize", "`hpo.mode` must be 'min' or 'max'"),
     ("modle.lr=interval(0.1,1)", "Could not override 'modle.lr'"),
-    ("hydra.launcher._target_=somewhere.ClusterLauncher", "somewhere.ClusterLauncher, which lit_hpo cannot drive"),
+    (
+        "hydra.launcher._target_=somewhere.ClusterLauncher",
+        "somewhere.ClusterLauncher, which lit_hpo cannot drive",
+    ),
     ("hpo.seed=choice(1,2)", "cannot be search dimensions"),
     ("trainer.num_nodes=2", "multi-node trials are not supported inside a study"),
 ]
