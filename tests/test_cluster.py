@@ -157,6 +157,13 @@ def test_a_preempted_worker_is_requeued_and_its_trial_resumes_from_its_checkpoin
         assert not (study / "journal.jsonl").exists() and (study / "journal.pg").exists()
 
 
+def test_a_job_array_slurm_refuses_is_a_clear_error(tmp_path: Path, slurm: None) -> None:
+    result = _submit(tmp_path / "study", "hydra.launcher.partition=nosuch")
+    assert result.returncode == 1
+    assert "SLURM refused the workers' job array: sbatch: error: invalid partition" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
 def test_submitit_local_runs_the_same_workers_without_slurm(tmp_path: Path) -> None:
     study = tmp_path / "study"

@@ -189,12 +189,29 @@ class Submission:
 
 def submit(worker: ClusterWorker, kind: str, init: dict[str, Any], params: dict[str, Any],
            n_workers: int) -> Submission:  # fmt: skip
-    """Submit ``n_workers`` array tasks running ``worker`` (seconds: one ``sbatch``)."""
+    """Submit ``n_workers`` array tasks running ``worker`` (seconds: one ``sbatch``).
+
+    Raises:
+        ValueError: the scheduler refused the array (its message), or there is none.
+    """
     import submitit
 
     executor = submitit.AutoExecutor(cluster=kind, **init)
     executor.update_parameters(**params)
-    return Submission(kind, list(executor.map_array(worker, list(range(n_workers)))))
+    try:
+        jobs = executor.map_array(worker, list(range(n_workers)))
+    except FileNotFoundError as err:
+        raise ValueError(
+            f"cannot submit to SLURM here ({err}): run this on a SLURM login node, or use "
+            "hydra/launcher=submitit_local to run the workers on this machine"
+        ) from None
+    except submitit.core.utils.FailedJobError as err:
+        raise ValueError(
+            f"SLURM refused the workers' job array: {str(err).strip()}\nNothing was "
+            "submitted; fix the hydra.launcher settings (partition, account, qos, ...) and "
+            "rerun the same command"
+        ) from None
+    return Submission(kind, list(jobs))
 
 
 def launcher_keys(hydra_overrides: Sequence[str]) -> set[str]:
