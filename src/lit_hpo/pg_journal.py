@@ -128,12 +128,19 @@ class PgJournal:
         """This process's connection (a forked child opens its own, as for flock)."""
         if self._connection is None or self._pid != os.getpid():
             psycopg = _driver()
-            try:
-                connection = psycopg.connect(self.url, autocommit=True, connect_timeout=30)
-            except psycopg.OperationalError as err:
-                raise JournalWriteError(
-                    None, f"cannot connect to the journal at {redact(self.url)}: {err}"
-                ) from None
+            # A first connection fails at once (a wrong URL says so); a lost one (a server
+            # restart) is tried again for up to the lock timeout, as a busy lock is waited for.
+            deadline = time.monotonic() + (self.timeout if self._pid == os.getpid() else 0)
+            while True:
+                try:
+                    connection = psycopg.connect(self.url, autocommit=True, connect_timeout=30)
+                    break
+                except psycopg.OperationalError as err:
+                    if time.monotonic() >= deadline:
+                        raise JournalWriteError(
+                            None, f"cannot connect to the journal at {redact(self.url)}: {err}"
+                        ) from None
+                    time.sleep(0.5)
             ms = int(self.idle_timeout * 1000)
             connection.execute(f"SET idle_in_transaction_session_timeout = {ms}")
             connection.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
