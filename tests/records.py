@@ -44,3 +44,20 @@ def state_of(*records: dict) -> StudyState:
     for record in records:
         state.apply(record)
     return state
+
+
+def replayed_stops(records: list[dict]) -> int:
+    """Replay ``records`` from scratch, asserting that every recorded decision is the one
+    the study's rule gives again; returns how many reports stopped their trial."""
+    from lit_hpo.policy import decide
+    from lit_hpo.schedulers import make_scheduler
+
+    state, scheduler, stops = StudyState(), make_scheduler(records[0]["scheduler"]), 0
+    for record in records:
+        if record["op"] == "report":
+            again = decide(scheduler, state, record["trial"], record["epoch"], record["value"],
+                           record["time"])  # fmt: skip
+            assert (again.action, again.reason) == (record["decision"], record["reason"])
+            stops += record["decision"] == "stop"
+        state.apply(record)
+    return stops

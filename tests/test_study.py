@@ -9,11 +9,9 @@ import time
 from pathlib import Path
 
 from lit_hpo.journal import Journal
-from lit_hpo.policy import decide
-from lit_hpo.schedulers import make_scheduler
 from lit_hpo.spec import spec_from_config
-from lit_hpo.state import StudyState
 from lit_hpo.study import StudyClient
+from tests.records import replayed_stops
 from tests.test_spec import SEEDS
 
 CLAIMER = """
@@ -111,17 +109,7 @@ def test_concurrent_workers_get_unique_ids_and_replay_reproduces_every_decision(
     assert [r["trial"] for r in claims] == list(range(60))
     assert len({r["worker"] for r in claims}) > 1
     # Replay from scratch: every recorded decision is the one the rule gives again.
-    state = StudyState()
-    scheduler = make_scheduler(records[0]["scheduler"])
-    stops = 0
-    for record in records:
-        if record["op"] == "report":
-            again = decide(scheduler, state, record["trial"], record["epoch"], record["value"],
-                           record["time"])  # fmt: skip
-            assert (again.action, again.reason) == (record["decision"], record["reason"])
-            stops += record["decision"] == "stop"
-        state.apply(record)
-    assert stops > 10  # ASHA really stopped trials at rungs
+    assert replayed_stops(records) > 10  # ASHA really stopped trials at rungs
 
 
 def test_a_lost_attempt_is_resumed_first_by_the_next_free_worker(tmp_path: Path) -> None:
