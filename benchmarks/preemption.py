@@ -77,8 +77,8 @@ def main() -> None:
                     break
         while queue(job) or pending(job):
             time.sleep(2)
-        state = load_study(study).state
-        records = [r for r in load_study(study).results.itertuples()]
+        loaded = load_study(study)
+        state, n_reports = loaded.state, len(loaded.results)
     lost, restart, stuck, twice, skipped = [], [], 0, 0, 0
     for when, trial_id, attempt in signals:
         trial = state.trials[trial_id]
@@ -95,7 +95,7 @@ def main() -> None:
     interrupted = sum(1 for t in state.trials for s in t.segments if s.outcome == "lost")
     results = {
         **stamp(versions=versions("submitit")), "signals": len(signals),
-        "interrupted": interrupted, "trials": len(state.trials), "reports": len(records),
+        "interrupted": interrupted, "trials": len(state.trials), "reports": n_reports,
         "stuck": stuck, "reported_twice": twice, "skipped": skipped,
         "epochs_lost": percentiles(lost) if lost else None,
         "signal_to_running_s": percentiles(restart) if restart else None,

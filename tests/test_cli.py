@@ -98,3 +98,20 @@ def test_help_of_each_command(command: str) -> None:
     out = subprocess.run([sys.executable, "-m", "lit_hpo.cli", command, "--help"],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "directory" in out and "hydra.sweep.dir" in out
+
+
+def test_export_as_a_journal_copies_complete_lines_and_never_follows_a_link(
+    study_dir: Path, tmp_path: Path
+) -> None:
+    journal = study_dir / "journal.jsonl"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"op": "report", "tri')  # a writer died mid-append
+    out = tmp_path / "out"
+    assert main(["export", str(study_dir), "--format", "jsonl", "--out", str(out)]) == 0
+    assert (out / "journal.jsonl").read_bytes() == whole
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a journal\n")
+    journal.unlink()
+    journal.symlink_to(secret)  # planted: export must not copy what it points to
+    assert main(["export", str(study_dir), "--format", "jsonl", "--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "journal.jsonl").exists()

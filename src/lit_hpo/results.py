@@ -217,13 +217,12 @@ def load_study(directory: str | os.PathLike[str], journal: str | None = None) ->
     """
     path = Path(directory)
     if journal is None and not (path / JOURNAL_NAME).is_file():
-        where = (f"; its journal is on a PostgreSQL server ({path / PG_MARKER} names it): "
-                 "pass that URL (--journal URL, or load_study(directory, journal=URL))"
-                 if (path / PG_MARKER).is_file() else "")  # fmt: skip
-        raise FileNotFoundError(
-            f"{path} holds no {JOURNAL_NAME}{where or '; pass the study directory '}"
-            f"{'' if where else '(hydra.sweep.dir) of a `python train.py -m hpo=...` run'}"
-        )
+        if (path / PG_MARKER).is_file():
+            fix = (f"its journal is on a PostgreSQL server ({path / PG_MARKER} names it): pass "
+                   "that URL (--journal URL, or load_study(directory, journal=URL))")  # fmt: skip
+        else:
+            fix = "pass the study directory (hydra.sweep.dir) of a `python train.py -m hpo=...` run"
+        raise FileNotFoundError(f"{path} holds no {JOURNAL_NAME}; {fix}")
     study = Study(path, check_url(journal)).refresh()
     study.header  # noqa: B018 - fails early on a journal without a header
     return study

@@ -77,7 +77,6 @@ class StudyClient:
         self.directory = Path(directory)
         path = self.directory / JOURNAL_NAME
         self.journal: Journal | PgJournal
-        self.journal_url = journal
         if journal is not None:  # a PostgreSQL URL (hpo.journal)
             self.journal = PgJournal(journal, str(self.directory.absolute()))
         else:
@@ -92,6 +91,11 @@ class StudyClient:
         self._expected: dict[int, dict[str, Any]] = {}  # configs recomputed, by trial id
         self._clock = clock
         self.host = socket.gethostname()  # recorded with each claim: workers on many hosts
+
+    @property
+    def journal_url(self) -> str | None:
+        """``hpo.journal``: the server's URL, or ``None`` for the directory's file."""
+        return self.journal.url if isinstance(self.journal, PgJournal) else None
 
     def refresh(self) -> StudyState:
         """Fold in the records appended since the last read (lock-free).
