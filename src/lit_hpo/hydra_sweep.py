@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from lit_hpo.cluster import cluster_kind, launcher_keys, submit_study
 from lit_hpo.compose import format_override
-from lit_hpo.hydra_job import HydraJob, name_job
+from lit_hpo.hydra_job import HydraJob, name_job, run_job
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_interrupts
 from lit_hpo.optuna_sweeper import translate as translate_optuna_sweeper
@@ -309,7 +309,7 @@ def run_rank(hydra_context: HydraContext, task_function: TaskFunction, config: D
     its configuration recomputed from the study's header, its directory, its attempt.
     The rank stops when its trial's worker (rank 0, its parent) is gone."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.utils import JobStatus, run_job
+    from hydra.core.utils import JobStatus
     from omegaconf import open_dict
 
     from lit_hpo.compose import TrialComposer
@@ -323,13 +323,7 @@ def run_rank(hydra_context: HydraContext, task_function: TaskFunction, config: D
                    trial.trial_id)  # fmt: skip
     with open_dict(job):
         job.hydra.output_subdir = None  # rank 0 wrote the trial's .hydra files
-    result = run_job(
-        hydra_context=hydra_context,
-        task_function=task_function,
-        config=job,
-        job_dir_key="hydra.sweep.dir",
-        job_subdir_key="hydra.sweep.subdir",
-    )
+    result = run_job(hydra_context, task_function, job)
     if result.status == JobStatus.FAILED:
         result.return_value  # noqa: B018 - re-raises the rank's exception: a non-zero exit
 
