@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,13 @@ class SpyCallback:
 @pytest.fixture
 def process_state() -> Iterator[None]:
     """A job configures logging and the Hydra singleton: put them back for pytest."""
+    from hydra import version
     from hydra.core.utils import setup_globals
 
     setup_globals()  # the ${hydra:...} resolver, as in a worker
     root = logging.getLogger()
     handlers, level, hydra = root.handlers[:], root.level, HydraConfig.instance().cfg
+    base = version.VersionBase.instance().version_base
     try:
         yield
     finally:
@@ -56,6 +59,7 @@ def process_state() -> Iterator[None]:
                 handler.close()
         root.handlers[:], root.level = handlers, level
         HydraConfig.instance().cfg = hydra
+        version.VersionBase.instance().version_base = base
         EVENTS.clear()
 
 
@@ -90,7 +94,9 @@ def _observe(runner: Any, context: HydraContext, config: DictConfig, fail: bool)
         return 0.5
 
     cwd, hydra = os.getcwd(), HydraConfig.instance().cfg
-    result = runner(context, task, config)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        result = runner(context, task, config)
     trial_dir = Path(str(config.hydra.runtime.output_dir))
     outcome: dict[str, Any] = {
         **seen,
@@ -101,6 +107,7 @@ def _observe(runner: Any, context: HydraContext, config: DictConfig, fail: bool)
         "cfg": OmegaConf.to_yaml(result.cfg),
         "hydra_cfg": OmegaConf.to_yaml(result.hydra_cfg),
         "events": EVENTS[:],
+        "warnings": [str(w.message) for w in warned if "working directory" in str(w.message)],
         "files": {p.name: p.read_bytes() for p in sorted((trial_dir / ".hydra").iterdir())},
         "logs": {
             p.name: [line.split(" - ")[-1] for line in p.read_text().splitlines()]
@@ -127,20 +134,25 @@ def hydras(context: HydraContext, task: Any, config: DictConfig) -> Any:
 
 
 @pytest.mark.parametrize("fail", [False, True], ids=["completed", "failed"])
-@pytest.mark.parametrize("chdir", ["false", "true"])
+@pytest.mark.parametrize("chdir", ["false", "true", "null"])
 def test_a_trials_job_has_every_effect_of_hydras_run_job(
     tmp_path: Path, process_state: None, chdir: str, fail: bool
 ) -> None:
     import shutil
 
+    from hydra import version
+
     context, config = _trial(tmp_path, f"hydra.job.chdir={chdir}")
+    if chdir == "null":  # a script with version_base < 1.2: Hydra changes directory, warning
+        version.VersionBase.instance().setbase(version.Version("1.1"))
     theirs = _observe(hydras, context, copy.deepcopy(config), fail)
     shutil.rmtree(tmp_path / "study")
     ours = _observe(run_job, context, copy.deepcopy(config), fail)
     assert ours == theirs
     trial_dir = str(tmp_path / "study" / "trial_7")
     assert ours["resolved_output_dir"] == trial_dir and ours["env"] == "from_env_set"
-    assert ours["cwd"] == (trial_dir if chdir == "true" else os.getcwd())
+    assert ours["cwd"] == (trial_dir if chdir != "false" else os.getcwd())
+    assert len(ours["warnings"]) == (chdir == "null")
     assert ours["after"] == (True, True, None)  # cwd, Hydra's singleton, environment back
     assert sorted(ours["files"]) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
     assert [lines[-1] for lines in ours["logs"].values()] == ["hello from the task"]

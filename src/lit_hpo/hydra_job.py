@@ -159,6 +159,13 @@ def _run_trial(
     return JobResult(output_dir, "the task failed without an exception")
 
 
+CHDIR_DEPRECATED = (  # Hydra's own words, for a job that changes directory by default
+    "Future Hydra versions will no longer change working directory at job runtime by default.\n"
+    "See https://hydra.cc/docs/1.2/upgrades/1.1_to_1.2/changes_to_job_working_dir/ for more "
+    "information."
+)
+
+
 def run_job(hydra_context: HydraContext, task: TaskFunction, config: DictConfig) -> JobReturn:
     """Hydra's ``hydra.core.utils.run_job`` for a sweep job (``hydra.sweep.dir/subdir``),
     with the same effects in about half the time (~15 ms instead of ~26 ms of a trial's
@@ -168,6 +175,7 @@ def run_job(hydra_context: HydraContext, task: TaskFunction, config: DictConfig)
     come from libyaml's emitter with OmegaConf's own representer (the same text).
     ``tests/test_hydra_job.py`` runs both on the same trial and compares every effect."""
     from hydra import version
+    from hydra._internal.deprecation_warning import deprecation_warning
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import JobRuntime, JobStatus, configure_log, env_override
     from omegaconf import open_dict, read_write
@@ -188,6 +196,8 @@ def run_job(hydra_context: HydraContext, task: TaskFunction, config: DictConfig)
     chdir = hydra.hydra.job.chdir
     if chdir is None:  # Hydra's default: change directory only for version_base < 1.2
         chdir = not version.base_at_least("1.2")
+        if chdir:
+            deprecation_warning(CHDIR_DEPRECATED, stacklevel=2)
     result = JobReturn(
         overrides=list(config.hydra.overrides.task),
         cfg=task_config,
