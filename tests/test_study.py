@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lit_hpo.journal import Journal
 from lit_hpo.spec import spec_from_config
 from lit_hpo.study import StudyClient
@@ -110,6 +112,48 @@ def test_concurrent_workers_get_unique_ids_and_replay_reproduces_every_decision(
     assert len({r["worker"] for r in claims}) > 1
     # Replay from scratch: every recorded decision is the one the rule gives again.
     assert replayed_stops(records) > 10  # ASHA really stopped trials at rungs
+
+
+def test_a_signal_landing_as_the_interrupted_record_starts_still_records_it(
+    tmp_path: Path,
+) -> None:
+    """SLURM's SIGTERM right after a preemption's USR2 landed while the worker was holding
+    off interrupts to write the attempt's ``lost`` record: the record was never written
+    and the trial stayed running. Here a real SIGINT is sent from inside the first
+    ``signal.signal`` call of that set-up (a profile hook), so its handler raises there."""
+    import _signal
+    import os
+    import signal
+
+    from lit_hpo.worker import record_interrupted
+
+    client = StudyClient(tmp_path)
+    client.open(spec_from_config(SEEDS), n_workers=1)
+    claim = client.claim(0)
+    assert claim is not None
+    sent: list[int] = []
+
+    def second_signal(frame: object, event: str, arg: object) -> None:
+        if event == "c_call" and arg is _signal.signal and not sent:
+            sent.append(os.getpid())
+            os.kill(os.getpid(), signal.SIGINT)
+
+    handlers = {name: signal.getsignal(name) for name in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
+    sys.setprofile(second_signal)
+    try:
+        record_interrupted(client, claim.trial_id, claim.attempt)
+    except KeyboardInterrupt:
+        pytest.fail("the second signal cut the interrupted attempt's record short")
+    finally:
+        sys.setprofile(None)
+        restored = {name: signal.getsignal(name) for name in handlers}
+        for name, handler in handlers.items():
+            signal.signal(name, handler)
+    assert sent  # the signal was sent while the interrupts were being held off
+    trial = StudyClient(tmp_path).refresh().trials[claim.trial_id]
+    assert (trial.status, trial.losses) == ("pending", 1)  # recorded once, resumable
+    assert restored[signal.SIGINT] is signal.default_int_handler  # handlers as they were
 
 
 def test_a_lost_attempt_is_resumed_first_by_the_next_free_worker(tmp_path: Path) -> None:

@@ -157,8 +157,7 @@ def run_trial(args: WorkerArgs, client: StudyClient, run: Runner, claim: Claim) 
         with Heartbeat(client, trial.trial_id, claim.attempt, lease / 3):
             result = run(client, claim, resume[1] if resume else None)
     except BaseException:
-        with signals_deferred():  # a second signal must not cut the record short
-            client.lose(trial.trial_id, claim.attempt, "interrupted")
+        record_interrupted(client, trial.trial_id, claim.attempt)
         raise
     header = client.header
     current = client.refresh().trials[trial.trial_id]
@@ -179,22 +178,40 @@ def run_trial(args: WorkerArgs, client: StudyClient, run: Runner, claim: Claim) 
                   header["metric"], state.sign)  # fmt: skip
 
 
+def record_interrupted(client: StudyClient, trial_id: int, attempt: int) -> None:
+    """Record an interrupted attempt as lost, so that the next free worker resumes it.
+
+    SLURM follows a preemption's USR2 with SIGTERM when it requeues the job. Raised inside
+    this record's write, it left the attempt running until its lease expired; raised
+    while the interrupts are being held off (before they are), it left the record
+    unwritten. Such an interrupt only starts the record again (``lose`` of an attempt
+    already lost is a no-op), a few times at most."""
+    for _ in range(5):
+        try:
+            with signals_deferred():
+                client.lose(trial_id, attempt, "interrupted")
+            return
+        except (KeyboardInterrupt, SystemExit):  # SIGINT, SIGTERM (Terminated), USR2
+            continue
+
+
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold off interrupts (SIGINT, SIGTERM, SIGUSR2) in the main thread for the block:
-    the record of an interrupted attempt is being written, and the run is ending anyway.
-    (SLURM follows a preemption's USR2 with SIGTERM when it requeues the job: raised
-    inside that record's write, it left the attempt running until its lease expired.)"""
+    """Hold off interrupts (SIGINT, SIGTERM, SIGUSR2) in the main thread for the block;
+    one that lands while they are being held off leaves the handlers as they were."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     names = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
-    previous = {name: signal.signal(name, signal.SIG_IGN) for name in names}
+    previous = {name: signal.getsignal(name) for name in names}
     try:
+        for name in names:
+            signal.signal(name, signal.SIG_IGN)
         yield
     finally:
         for name, handler in previous.items():
-            signal.signal(name, handler)
+            if handler is not None:  # None: a handler not installed from Python
+                signal.signal(name, handler)
 
 
 def open_trial(trial_dir: Path, client: StudyClient, claim: Claim,
