@@ -84,6 +84,8 @@ def _observe(runner: Any, context: HydraContext, config: DictConfig, fail: bool)
 
     def task(cfg: DictConfig) -> float:
         seen["task_config"] = OmegaConf.to_yaml(cfg)
+        seen["flags"] = (OmegaConf.is_struct(cfg), OmegaConf.is_readonly(cfg), type(cfg),
+                         OmegaConf.get_type(cfg), cfg._get_parent())  # fmt: skip
         seen["hydra_node"] = OmegaConf.to_yaml(HydraConfig.get())
         seen["resolved_output_dir"] = OmegaConf.create({"d": "${hydra:runtime.output_dir}"}).d
         seen["env"] = os.environ.get("LIT_HPO_JOB_TEST")

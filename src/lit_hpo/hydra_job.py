@@ -178,7 +178,7 @@ def run_job(hydra_context: HydraContext, task: TaskFunction, config: DictConfig)
     from hydra._internal.deprecation_warning import deprecation_warning
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import JobRuntime, JobStatus, configure_log, env_override
-    from omegaconf import open_dict, read_write
+    from omegaconf import OmegaConf, open_dict, read_write
 
     singleton = HydraConfig.instance()
     saved, cwd = singleton.cfg, os.getcwd()
@@ -190,7 +190,9 @@ def run_job(hydra_context: HydraContext, task: TaskFunction, config: DictConfig)
     for runtime in (config.hydra.runtime, hydra.hydra.runtime):
         with read_write(runtime), open_dict(runtime):
             runtime.output_dir = output_dir
-    task_config = copy.deepcopy(config)
+    # The task's own copy, without copying the Hydra node it then drops: the memo stands a
+    # placeholder in for that node (Python's deepcopy protocol, which OmegaConf follows).
+    task_config = copy.deepcopy(config, {id(config.hydra): OmegaConf.create()})
     with read_write(task_config), open_dict(task_config):
         del task_config["hydra"]
     chdir = hydra.hydra.job.chdir
