@@ -80,3 +80,18 @@ def test_a_renamed_hydra_internal_falls_back_to_full_composition_with_one_warnin
     assert compose.fast is False
     second = compose({"model.learning_rate": 0.5, "data.batch_size": 32})  # no second warning
     assert first.model.learning_rate == 0.25 and second.data.batch_size == 32
+
+
+def test_each_copy_of_the_base_is_a_whole_and_separate_config() -> None:
+    from lit_hpo.compose import copier
+
+    base = OmegaConf.create({"model": {"lr": 0.1, "layers": [1, 2]}, "name": "${model.lr}"})
+    OmegaConf.set_struct(base, True)
+    fresh = copier(base)
+    one, two = fresh(), fresh()
+    one.model.lr, two.model.layers[0] = 0.5, 7
+    assert (one.name, two.name, base.name) == (0.5, 0.1, 0.1)  # interpolations stay live
+    assert list(base.model.layers) == [1, 2] and OmegaConf.is_struct(one)
+    # A value that does not pickle (allow_objects): copied with copy.deepcopy instead.
+    local = OmegaConf.create({"f": lambda: 1}, flags={"allow_objects": True})
+    assert copier(local)().f() == 1
