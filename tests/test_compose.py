@@ -95,3 +95,32 @@ def test_each_copy_of_the_base_is_a_whole_and_separate_config() -> None:
     # A value that does not pickle (allow_objects): copied with copy.deepcopy instead.
     local = OmegaConf.create({"f": lambda: 1}, flags={"allow_objects": True})
     assert copier(local)().f() == 1
+
+
+def test_a_copy_keeps_a_structured_nodes_class_even_once_its_module_was_reimported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hydra imports its plugins again when it scans them: the launcher's config class in
+    a composed config is then no longer the one its module names (plain pickle refuses)."""
+    import dataclasses
+    import pickle
+
+    from lit_hpo.compose import copier
+
+    @dataclasses.dataclass
+    class LauncherConf:  # a local class: pickle cannot find it by name either
+        n: int = 1
+
+    base = OmegaConf.create({"launcher": LauncherConf()})
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        pickle.dumps(base)
+    fresh = copier(base)
+
+    def no_deepcopy(*args: object, **kwargs: object) -> None:
+        raise AssertionError("copied with copy.deepcopy, not from the pickled bytes")
+
+    monkeypatch.setattr("copy.deepcopy", no_deepcopy)
+    copy = fresh()
+    assert OmegaConf.get_type(copy, "launcher") is LauncherConf and copy.launcher.n == 1
+    copy.launcher.n = 2
+    assert base.launcher.n == 1
