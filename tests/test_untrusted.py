@@ -255,6 +255,20 @@ def test_repair_refuses_a_symlinked_journal_and_never_moves_the_header(
     assert path.read_bytes() == before
 
 
+def test_a_journal_planted_as_a_link_is_never_read_through(study: Path, tmp_path: Path) -> None:
+    """A link in the journal's place (to a real study's journal elsewhere, here) is
+    refused by name: its target is never read, so never replayed or echoed in an error."""
+    from lit_hpo import load_study
+    from lit_hpo.safefiles import UnsafePathError
+
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "journal.jsonl").symlink_to(study / "journal.jsonl")
+    with pytest.raises(UnsafePathError, match=r"journal\.jsonl is a symbolic link"):
+        load_study(planted)
+    assert load_study(study).state.trials  # the real file itself still loads
+
+
 def test_repair_strips_a_bom_keeps_the_mode_and_survives_deep_nesting(study: Path) -> None:
     path = study / "journal.jsonl"
     os.chmod(path, 0o600)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -89,13 +88,12 @@ def _journal_path(directory: str) -> Path:
 
 def _journal_rows(args: argparse.Namespace) -> list[tuple[int, bytes]]:
     """The study's records, numbered, from its file or its server."""
+    from lit_hpo.journal import Journal
     from lit_hpo.pg_journal import PgJournal, check_url
 
-    if args.journal is None:  # its complete lines (a torn tail is not a record), no link
-        fd = os.open(_journal_path(args.directory), os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as file:
-            data = file.read()
-        return list(enumerate(data[: data.rfind(b"\n") + 1].splitlines(), 1))
+    if args.journal is None:
+        data = Journal(_journal_path(args.directory)).complete_lines()
+        return list(enumerate(data.splitlines(), 1))
     url = check_url(args.journal)
     assert url is not None
     return PgJournal(url, str(Path(args.directory).absolute())).rows()

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from lit_hpo.locks import make_lock
+from lit_hpo.safefiles import UnsafePathError
 
 Record = dict[str, Any]
 
@@ -153,15 +154,9 @@ class Journal:
             The records and the offset just past the last complete line. A torn last
             line (a writer died mid-append) is left for a later read or repair.
         """
+        data = self.complete_lines(offset)
         try:
-            with open(self.path, "rb") as file:
-                file.seek(offset)
-                data = file.read()
-        except FileNotFoundError:
-            return [], offset
-        end = data.rfind(b"\n") + 1
-        try:
-            return decode_lines(data[:end], offset), offset + end
+            return decode_lines(data, offset), offset + len(data)
         except JournalCorruptError as err:
             line = _line_number(self.path, err.offset)
             raise JournalCorruptError(
@@ -171,6 +166,26 @@ class Journal:
                 f"{self.path.name}.quarantine (keeping a backup)",
                 err.offset,
             ) from None
+
+    def complete_lines(self, offset: int = 0) -> bytes:
+        """The bytes from ``offset`` up to the last complete line (a torn last line, a
+        writer that died mid-append, is not a record yet), never read through a planted
+        link; empty if there is no journal."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return b""
+        except OSError as err:
+            if self.path.is_symlink():
+                raise UnsafePathError(
+                    f"{self.path} is a symbolic link; lit_hpo reads the journal only from "
+                    "a real file in the study directory. Remove the link and rerun."
+                ) from err
+            raise
+        with os.fdopen(fd, "rb") as file:
+            file.seek(offset)
+            data = file.read()
+        return data[: data.rfind(b"\n") + 1]
 
     def locate(self, start: int, index: int) -> tuple[int, int]:
         """The line number and byte offset of the ``index``-th record read from
