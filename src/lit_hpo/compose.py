@@ -59,8 +59,7 @@ class TrialComposer:
         self.master = master_config
         self.base_overrides = base_overrides
         self.fast: bool | None = None  # decided on the first trial
-        self._base: Any = None
-        self._copy_base: Callable[[], Any] = lambda: None  # a fresh copy of the base
+        self._copy_base: Callable[[], Any] | None = None  # a fresh copy of the base
         self._base_task: list[Any] = []  # the base's task overrides, parsed
 
     def __call__(self, values: dict[str, Any]) -> Any:
@@ -102,10 +101,10 @@ class TrialComposer:
 
         apply_overrides, get_overrides_dirname = hydra_internals()
         parser = OverridesParser.create()
-        if self._base is None:
-            self._base = self._full([])
-            self._copy_base = copier(self._base)
-            self._base_task = parser.parse_overrides(list(self._base.hydra.overrides.task))
+        if self._copy_base is None:
+            base = self._full([])
+            self._copy_base = copier(base)
+            self._base_task = parser.parse_overrides(list(base.hydra.overrides.task))
         config = self._copy_base()
         parsed = parser.parse_overrides(overrides)
         apply_overrides(parsed, config)
