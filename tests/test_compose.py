@@ -46,6 +46,44 @@ def test_value_keys_take_the_fast_path_and_match_hydra(loader: ConfigLoaderImpl)
     assert compose({"model.learning_rate": 0.5, "data.batch_size": 99}) is not made[-1]
 
 
+def test_a_forked_worker_inherits_the_decision_and_a_sent_composer_decides_again(
+    loader: ConfigLoaderImpl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import pickle
+
+    compose = _composer(loader, "trainer.max_epochs=3")
+    compose({"model.learning_rate": 0.25, "data.batch_size": 64})  # the -m process's check
+    full_compositions: list[list[str]] = []
+    real = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self: ConfigLoaderImpl, master: object, overrides: list[str]) -> object:
+        full_compositions.append(overrides)
+        return real(self, master, overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    # A real fork, as a CPU worker starts: its first trial is a copy of the inherited base.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports how many full compositions its first trial made
+        config = compose({"model.learning_rate": 0.5, "data.batch_size": 32})
+        ok = config.model.learning_rate == 0.5 and config.trainer.max_epochs == 3
+        os.write(write, f"{len(full_compositions)} {ok}".encode())
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 100).decode() == "0 True"
+    os.waitpid(pid, 0)
+    # Sent to another process (fork server, SLURM task): no decision, no base; it composes
+    # and compares again there, and still gives the same trial config.
+    sent = pickle.loads(pickle.dumps(compose))
+    assert (sent.fast, compose.fast) == (None, True)
+    config = sent({"model.learning_rate": 0.5, "data.batch_size": 32})
+    assert sent.fast is True and len(full_compositions) == 2  # the trial, then the base
+    assert OmegaConf.to_yaml(config) == OmegaConf.to_yaml(
+        compose({"model.learning_rate": 0.5, "data.batch_size": 32})
+    )
+
+
 def test_a_key_that_selects_a_config_group_keeps_full_composition(loader: ConfigLoaderImpl) -> None:
     compose = _composer(loader)
     assert compose({"model": "mlp"}).model._target_ == "models.DropoutMLP"

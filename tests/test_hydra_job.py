@@ -169,3 +169,17 @@ def test_a_trials_job_has_every_effect_of_hydras_run_job(
 def test_yaml_is_omegaconfs_own_text(value: Any) -> None:
     node = OmegaConf.create({"a": {"value": value, "list": [value, {"k": value}]}, "i": "${a}"})
     assert to_yaml(node) == OmegaConf.to_yaml(node)
+
+
+def test_the_jobs_hydra_config_shares_the_trials_node_and_resolves_into_its_keys(
+    tmp_path: Path,
+) -> None:
+    from lit_hpo.hydra_job import hydra_view
+
+    _, config = _trial(tmp_path, "++hydra.job.name=job_${model.learning_rate}")
+    view = hydra_view(config)
+    assert view._get_node("hydra") is config._get_node("hydra")  # not a copy
+    assert view.hydra._get_parent() is config and OmegaConf.is_readonly(config.hydra)
+    assert view.hydra.job.name == "job_0.0123"  # interpolation into the task's keys
+    hydra_copy = OmegaConf.masked_copy(config, "hydra")  # what Hydra's set_config stores
+    assert OmegaConf.to_yaml(view) == OmegaConf.to_yaml(hydra_copy)

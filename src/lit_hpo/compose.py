@@ -4,9 +4,14 @@ Hydra composes a job's config from its defaults list (``load_sweep_config``: abo
 50 ms for the demo config on this project's CPU, a third of a short trial's overhead).
 When no search-space key selects a config group, every trial has the same defaults list
 and differs only in values. The base (the run's overrides, no trial values) is then
-composed once per worker, and each trial gets a copy with its values applied the way
-Hydra applies value overrides. The first trial is composed both ways and compared; a
-group key or any difference keeps Hydra's full composition for every trial.
+composed once, and each trial gets a copy with its values applied the way Hydra applies
+value overrides. The first trial is composed both ways and compared; a group key or any
+difference keeps Hydra's full composition for every trial.
+
+The ``-m`` process composes the first trial itself, to refuse a bad config before any
+worker starts; workers forked from it inherit that composer, its decision and its base.
+A composer sent to another process (a fork server, a SLURM array task) decides again
+there: its base and decision belong to the process that made them.
 """
 
 from __future__ import annotations
@@ -61,6 +66,10 @@ class TrialComposer:
         self.fast: bool | None = None  # decided on the first trial
         self._copy_base: Callable[[], Any] | None = None  # a fresh copy of the base
         self._base_task: list[Any] = []  # the base's task overrides, parsed
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without this process's decision and base (see the module's text)."""
+        return {**self.__dict__, "fast": None, "_copy_base": None, "_base_task": []}
 
     def __call__(self, values: dict[str, Any]) -> Any:
         """The config of a trial with these search-space values."""

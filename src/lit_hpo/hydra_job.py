@@ -79,21 +79,19 @@ class HydraJob:
 
     task: TaskRef
     hydra_context: HydraContext
-    master_config: DictConfig
-    base_overrides: list[str]
+    compose: TrialComposer  # the -m process's, which composed the first trial already
     singleton_state: Any  # Hydra's singletons without the OmegaConf resolvers
 
     @classmethod
-    def of(cls, hydra_context: HydraContext, task_function: Any, config: DictConfig,
-           base_overrides: list[str]) -> HydraJob:  # fmt: skip
-        """The job of this ``-m`` process's task function, config and overrides."""
+    def of(cls, hydra_context: HydraContext, task_function: Any,
+           compose: TrialComposer) -> HydraJob:  # fmt: skip
+        """The job of this ``-m`` process's task function and trial composer."""
         from hydra.core.singleton import Singleton
 
         return cls(
             task=TaskRef.of(task_function),
             hydra_context=hydra_context,
-            master_config=config,
-            base_overrides=base_overrides,
+            compose=compose,
             singleton_state={"instances": Singleton.get_state()["instances"]},
         )
 
@@ -112,11 +110,10 @@ class HydraJob:
         resolvers = Singleton.get_state()["omegaconf_resolvers"]
         Singleton.set_state({**self.singleton_state, "omegaconf_resolvers": resolvers})
         task = self.task.resolve()
-        compose = TrialComposer(self.hydra_context.config_loader, self.master_config,
-                                self.base_overrides)  # fmt: skip
 
         def run(client: StudyClient, claim: Claim, resume_from: Path | None) -> JobResult:
-            return _run_trial(self.hydra_context, task, compose, client, claim, resume_from)
+            return _run_trial(self.hydra_context, task, self.compose, client, claim,
+                              resume_from)  # fmt: skip
 
         return run
 
@@ -168,12 +165,11 @@ CHDIR_DEPRECATED = (  # Hydra's own words, for a job that changes directory by d
 
 def run_job(hydra_context: HydraContext, task: TaskFunction, config: DictConfig) -> JobReturn:
     """Hydra's ``hydra.core.utils.run_job`` for a sweep job (``hydra.sweep.dir/subdir``),
-    with the same effects in about half the time (~13 ms instead of ~26 ms of a trial's
-    start on this project's CPU, README "Performance"). Hydra's copies the Hydra node
-    four times (``set_config`` twice, the task's config, then the node again) and writes
-    the ``.hydra/*.yaml`` files with PyYAML's pure-Python emitter; here the node is copied
-    once and the files come from libyaml's emitter with OmegaConf's own representer (the
-    same text).
+    with the same effects in under half the time (README "Performance"). Hydra's copies
+    the Hydra node four times (``set_config`` twice, the task's config, then the node
+    again) and writes the ``.hydra/*.yaml`` files with PyYAML's pure-Python emitter; here
+    the node is not copied (:func:`hydra_view`) and the files come from libyaml's emitter
+    with OmegaConf's own representer (the same text).
     ``tests/test_hydra_job.py`` runs both on the same trial and compares every effect."""
     from hydra import version
     from hydra._internal.deprecation_warning import deprecation_warning
@@ -183,12 +179,10 @@ def run_job(hydra_context: HydraContext, task: TaskFunction, config: DictConfig)
 
     singleton = HydraConfig.instance()
     saved, cwd = singleton.cfg, os.getcwd()
-    singleton.set_config(config)  # first, so that ${hydra:...} in the sweep dir is this job's
+    hydra = singleton.cfg = hydra_view(config)  # first: ${hydra:...} in the sweep dir
     output_dir = os.path.abspath(os.path.join(str(config.hydra.sweep.dir),
                                               str(config.hydra.sweep.subdir)))  # fmt: skip
-    hydra = singleton.cfg
-    assert hydra is not None
-    for runtime in (config.hydra.runtime, hydra.hydra.runtime):
+    for runtime in (config.hydra.runtime, hydra.hydra.runtime):  # one node, or Hydra's two
         with read_write(runtime), open_dict(runtime):
             runtime.output_dir = output_dir
     # The task's own copy, without copying the Hydra node it then drops: the memo stands a
@@ -233,6 +227,25 @@ def run_job(hydra_context: HydraContext, task: TaskFunction, config: DictConfig)
     finally:
         singleton.cfg = saved
         os.chdir(cwd)
+
+
+def hydra_view(config: DictConfig) -> DictConfig:
+    """What ``HydraConfig.set_config(config)`` stores (``{"hydra": <node>}``, the node
+    read-only with ``config`` as its parent, for interpolations into the task's keys),
+    sharing ``config``'s node instead of copying it: the trial's config is this job's own,
+    used once. OmegaConf's ``no_deepcopy_set_nodes`` flag (Hydra's own composition uses
+    it) keeps the node as it is; an OmegaConf that copies anyway gives Hydra's copy."""
+    from hydra.conf import HydraConf
+    from omegaconf import OmegaConf, flag_override
+
+    node = config.hydra
+    OmegaConf.set_readonly(node, True)
+    assert issubclass(OmegaConf.get_type(config, "hydra") or object, HydraConf)
+    view = OmegaConf.create()
+    with flag_override(view, "no_deepcopy_set_nodes", True):
+        view.hydra = node
+    view.hydra._set_parent(config)
+    return view
 
 
 def _flush_logs() -> None:

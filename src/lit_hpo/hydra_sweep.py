@@ -26,7 +26,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from lit_hpo.cluster import cluster_kind, launcher_keys, submit_study
-from lit_hpo.compose import format_override
+from lit_hpo.compose import TrialComposer, format_override
 from lit_hpo.hydra_job import HydraJob, name_job, run_job
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_interrupts
@@ -73,18 +73,22 @@ def split_overrides(hpo: dict[str, Any], overrides: list[Any]) -> tuple[dict[str
     return hpo, base
 
 
-def _check_trial_config(hydra_context: HydraContext, config: DictConfig, base: list[str],
-                        spec: StudySpec) -> None:  # fmt: skip
-    """Compose trial 0's config now, so a key the config lacks fails before any worker."""
+def trial_composer(hydra_context: HydraContext, config: DictConfig, base: list[str],
+                   spec: StudySpec) -> TrialComposer:  # fmt: skip
+    """The study's trial composer, which has composed trial 0's config already: a key the
+    config lacks fails now, before any worker, and workers forked from this process start
+    their first trial without composing it twice (``compose.py``)."""
     sample = suggest(spec.space, spec.points_to_evaluate, spec.seed, 0)
-    overrides = base + [format_override(key, value) for key, value in sample.items()]
+    compose = TrialComposer(hydra_context.config_loader, config, base)
     try:
-        hydra_context.config_loader.load_sweep_config(config, overrides)
+        compose(sample)
     except Exception as err:
+        overrides = base + [format_override(key, value) for key, value in sample.items()]
         raise StudyConfigError(
             f"a trial's config cannot be composed with the overrides {overrides}: {err}\n"
             "Check that every key in hpo.space (and every sweep override) exists in the config."
         ) from err
+    return compose
 
 
 def hpo_settings(config: DictConfig) -> dict[str, Any]:
@@ -186,10 +190,10 @@ def run_sweep(hydra_context: HydraContext, task_function: TaskFunction, config: 
 
     study_dir = Path(str(config.hydra.sweep.dir)).absolute()
     base = [*base, format_override("hydra.sweep.dir", str(study_dir))]
-    _check_trial_config(hydra_context, config, base, spec)
+    compose = trial_composer(hydra_context, config, base, spec)
     if worker is not None:
-        return _join(HydraJob.of(hydra_context, task_function, config, base), spec,
-                     study_dir, worker)  # fmt: skip
+        return _join(HydraJob.of(hydra_context, task_function, compose), spec, study_dir,
+                     worker)  # fmt: skip
     if kind is not None:
         if devices_per_trial(config) > 1:
             raise StudyConfigError(
@@ -201,7 +205,8 @@ def run_sweep(hydra_context: HydraContext, task_function: TaskFunction, config: 
         return _submit(config, spec, study_dir, kind, wait)
 
     with _one_run(study_dir), sigterm_interrupts():
-        return _run(hydra_context, task_function, config, spec, base, study_dir)
+        return _run(HydraJob.of(hydra_context, task_function, compose), config, spec,
+                    study_dir)  # fmt: skip
 
 
 def run_options(hpo: dict[str, Any]) -> tuple[int | None, bool]:
@@ -264,11 +269,8 @@ def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
             raise StudyConfigError(str(err)) from None
 
 
-def _run(hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig,
-         spec: StudySpec, base: list[str], study_dir: Path) -> Any:  # fmt: skip
+def _run(job: HydraJob, config: DictConfig, spec: StudySpec, study_dir: Path) -> Any:
     from omegaconf import OmegaConf
-
-    job = HydraJob.of(hydra_context, task_function, config, base)
 
     def opened() -> None:
         write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
@@ -311,8 +313,6 @@ def run_rank(hydra_context: HydraContext, task_function: TaskFunction, config: D
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.utils import JobStatus
     from omegaconf import open_dict
-
-    from lit_hpo.compose import TrialComposer
 
     die_with_parent()
     parser = OverridesParser.create(config_loader=hydra_context.config_loader)
