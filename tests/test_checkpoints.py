@@ -75,14 +75,19 @@ def test_checkpoints_load_with_weights_only(tmp_path: Path) -> None:
 
 
 def test_prune_keeps_the_newest_and_removes_dead_writers_temp_files(tmp_path: Path) -> None:
-    for epoch in range(1, 6):
+    for epoch in range(1, 12):
         _save(tmp_path, 4, epoch)
     directory = ck.trial_checkpoint_dir(tmp_path, 4)
     orphan = directory / ".epoch_6-attempt_0.ckpt.tmp-999999999"  # a writer that died mid-save
     orphan.write_bytes(b"partial")
+    mine = directory / f".epoch_12-attempt_0.ckpt.tmp-{os.getpid()}"  # being written now
+    foreign = directory / ".epoch_7-attempt_0.ckpt.tmp-notapid"  # not a name lit_hpo writes
+    mine.write_bytes(b"partial")
+    foreign.write_bytes(b"?")
     ck.prune(tmp_path, 4, keep=2)
-    assert sorted(ck.checkpoints(tmp_path, 4)) == [(4, 0), (5, 0)]
-    assert not orphan.exists()
+    assert sorted(ck.checkpoints(tmp_path, 4)) == [(10, 0), (11, 0)]  # by number, not name
+    assert not orphan.exists() and mine.exists() and foreign.exists()
+    ck.prune(tmp_path, 5, keep=2)  # a trial without checkpoints: nothing to do
 
 
 def test_plain_renders_objects_as_data_that_loads_weights_only(tmp_path: Path) -> None:

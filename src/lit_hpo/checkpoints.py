@@ -38,6 +38,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 _NAME = re.compile(r"^epoch_(\d+)-attempt_(\d+)\.ckpt$")
+_STAGED = re.compile(r"^\.epoch_.*\.tmp-(\d+)$")  # staging_path's names
 # What Lightning stores from ``save_hyperparameters()`` (module, then datamodule): the
 # arguments (rendered as plain data) and their container type (a class: dropped).
 HPARAMS_KEYS = ("hyper_parameters", "datamodule_hyper_parameters")
@@ -246,19 +247,20 @@ def resume_point(
 
 
 def prune(study_dir: str | os.PathLike[str], trial_id: int, keep: int) -> None:
-    """Delete all but the ``keep`` newest checkpoints of a trial (and stale temp files)."""
-    found = checkpoints(study_dir, trial_id)
-    for key in list(found)[: max(0, len(found) - keep)]:
-        found[key].unlink(missing_ok=True)
+    """Delete all but the ``keep`` newest checkpoints of a trial, and temp files of
+    processes gone (one listing of the directory: this runs after every epoch)."""
     directory = trial_checkpoint_dir(study_dir, trial_id)
-    if directory.is_dir():
-        for stale in directory.glob(".epoch_*.tmp-*"):
-            tail = stale.name.rsplit("-", 1)[1]
-            if not tail.isdigit():  # not a name lit_hpo writes: left alone
-                continue
-            pid = int(tail)
-            if pid != os.getpid() and not pid_alive(pid):
-                stale.unlink(missing_ok=True)
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    found = sorted((int(m[1]), int(m[2]), name) for name in names if (m := _NAME.match(name)))
+    for *_, name in found[: max(0, len(found) - keep)]:
+        (directory / name).unlink(missing_ok=True)
+    for name in names:
+        stale = _STAGED.match(name)  # another name is not lit_hpo's: left alone
+        if stale and int(stale[1]) != os.getpid() and not pid_alive(int(stale[1])):
+            (directory / name).unlink(missing_ok=True)
 
 
 def pid_alive(pid: int) -> bool:
