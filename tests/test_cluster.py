@@ -157,6 +157,42 @@ def test_a_preempted_worker_is_requeued_and_its_trial_resumes_from_its_checkpoin
         assert not (study / "journal.jsonl").exists() and (study / "journal.pg").exists()
 
 
+def test_waiting_on_a_job_slurm_cannot_report_keeps_watching_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``hpo.wait`` while the controller is unreachable (a squeue that fails, as SLURM's
+    does then, three times; then the job is gone): no silent wait, no false "ended"."""
+    from types import SimpleNamespace
+
+    from lit_hpo.cluster import Submission, _attach
+    from lit_hpo.spec import spec_from_config
+    from lit_hpo.study import StudyClient
+
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    squeue = bin_dir / "squeue"
+    squeue.write_text(
+        "#!/bin/sh\n"
+        f"echo x >> {calls}\n"
+        f"[ $(wc -l < {calls}) -gt 3 ] && exit 0\n"  # the controller is back: job gone
+        "echo 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)'"
+        " >&2\nexit 1\n"
+    )
+    squeue.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    submission = Submission("slurm", [SimpleNamespace(job_id="4242_0")])
+    assert "Unable to contact slurm controller" in str(submission.alive())
+    client = StudyClient(tmp_path / "study")
+    settings = {"space": {"x": "interval(0, 1)"}, "max_epochs": 2, "max_wallclock_time": 60}
+    client.open(spec_from_config(settings), 1)
+    _attach(client, submission, poll=0.01, warn_after=0.0)
+    said = capsys.readouterr().out
+    assert said.count("could not say whether job 4242 still runs") == 2  # calls 2 and 3
+    assert "Unable to contact slurm controller" in said and "scancel 4242" in said
+    assert len(calls.read_text().split()) == 4  # it stopped once squeue answered
+
+
 def test_a_job_array_slurm_refuses_is_a_clear_error(tmp_path: Path, slurm: None) -> None:
     result = _submit(tmp_path / "study", "hydra.launcher.partition=nosuch")
     assert result.returncode == 1

@@ -166,24 +166,24 @@ class Submission:
     def job_id(self) -> str:
         return str(self.jobs[0].job_id).split("_")[0]
 
-    def alive(self) -> bool:
-        """Whether a task is still queued or running. SLURM is asked through ``squeue``:
+    def alive(self) -> bool | str:
+        """Whether a task is still queued or running, or why SLURM cannot tell now (a
+        controller restarting, ``squeue`` hanging). SLURM is asked through ``squeue``:
         submitit's own job state needs ``sacct``, which clusters without accounting lack,
         and its ``done()`` never turns true for a task that died without a result."""
         if self.kind == "local":
             return not all(job.done() for job in self.jobs)
+        command = ["squeue", "-h", "-j", self.job_id, "-o", "%i"]
         try:
-            out = subprocess.run(
-                ["squeue", "-h", "-j", self.job_id, "-o", "%i"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return True  # cannot tell: keep watching
+            out = subprocess.run(command, capture_output=True, text=True, timeout=30,
+                                 check=False)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return f"{shlex.join(command)}: {err}"
         if out.returncode != 0:  # an ended job's id is soon unknown to squeue
-            return "Invalid job id" not in out.stderr
+            if "Invalid job id" in out.stderr:
+                return False
+            said = out.stderr.strip() or f"exit status {out.returncode}"
+            return f"{shlex.join(command)}: {said}"
         return bool(out.stdout.strip())
 
 
@@ -264,14 +264,30 @@ def submit_study(spec: StudySpec, study_dir: Path, kind: str, node: dict[str, An
         summarize(study_dir, spec.journal)
 
 
-def _attach(client: StudyClient, submission: Submission, poll: float = 1.0) -> None:
-    """The progress panel until every task has ended (Ctrl-C detaches)."""
+def _attach(client: StudyClient, submission: Submission, poll: float = 1.0,
+            warn_after: float = 300.0) -> None:  # fmt: skip
+    """The progress panel until every task has ended (Ctrl-C detaches). While SLURM
+    cannot say whether they have, it keeps watching and says why every ``warn_after`` s."""
     progress = make_progress(sys.stdout.isatty())
+    unknown_since: float | None = None
+    warned = 0.0
     try:
         while True:
             progress.update(client.refresh(), time.time(), force_status=True)
-            if not submission.alive():
+            alive = submission.alive()
+            if alive is False:
                 break
+            if alive is True:
+                unknown_since = None
+            else:
+                now = time.monotonic()
+                unknown_since = now if unknown_since is None else unknown_since
+                if now - unknown_since >= warn_after and now - warned >= warn_after:
+                    warned = now
+                    print(f"lit_hpo: for {now - unknown_since:.0f} s SLURM could not say "
+                          f"whether job {submission.job_id} still runs ({alive}); still "
+                          f"watching. Ctrl-C detaches (the workers go on); "
+                          f"{cancel_hint(submission)} stops them", flush=True)  # fmt: skip
             time.sleep(poll)
         progress.update(client.refresh(), time.time(), force_status=True)
     except KeyboardInterrupt:
