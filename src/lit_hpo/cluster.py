@@ -269,8 +269,8 @@ def _attach(client: StudyClient, submission: Submission, poll: float = 1.0,
     """The progress panel until every task has ended (Ctrl-C detaches). While SLURM
     cannot say whether they have, it keeps watching and says why every ``warn_after`` s."""
     progress = make_progress(sys.stdout.isatty())
-    unknown_since: float | None = None
-    warned = 0.0
+    unknown_since: float | None = None  # since when squeue has failed (monotonic clock)
+    warned: float | None = None
     try:
         while True:
             progress.update(client.refresh(), time.time(), force_status=True)
@@ -282,7 +282,8 @@ def _attach(client: StudyClient, submission: Submission, poll: float = 1.0,
             else:
                 now = time.monotonic()
                 unknown_since = now if unknown_since is None else unknown_since
-                if now - unknown_since >= warn_after and now - warned >= warn_after:
+                due = warned is None or now - warned >= warn_after
+                if now - unknown_since >= warn_after and due:
                     warned = now
                     print(f"lit_hpo: for {now - unknown_since:.0f} s SLURM could not say "
                           f"whether job {submission.job_id} still runs ({alive}); still "
