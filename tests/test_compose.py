@@ -66,10 +66,12 @@ def test_a_forked_worker_inherits_the_decision_and_a_sent_composer_decides_again
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child reports how many full compositions its first trial made
-        config = compose({"model.learning_rate": 0.5, "data.batch_size": 32})
-        ok = config.model.learning_rate == 0.5 and config.trainer.max_epochs == 3
-        os.write(write, f"{len(full_compositions)} {ok}".encode())
-        os._exit(0)
+        try:  # and never returns into pytest, whatever happens
+            config = compose({"model.learning_rate": 0.5, "data.batch_size": 32})
+            ok = config.model.learning_rate == 0.5 and config.trainer.max_epochs == 3
+            os.write(write, f"{len(full_compositions)} {ok}".encode())
+        finally:
+            os._exit(0)
     os.close(write)
     assert os.read(read, 100).decode() == "0 True"
     os.waitpid(pid, 0)
