@@ -269,6 +269,22 @@ def test_a_journal_planted_as_a_link_is_never_read_through(study: Path, tmp_path
     assert load_study(study).state.trials  # the real file itself still loads
 
 
+def test_pids_no_process_can_have_do_not_block_or_crash_unlock(
+    study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """unlock and repair first ask whether the journal's processes still run: a line whose
+    pid names a process group (0, -1), a bool or a number beyond any pid is none."""
+    path = study / "journal.jsonl"
+    hostile = [{"op": "note", "pid": pid} for pid in (0, -1, True, 2**62)]
+    path.write_bytes(path.read_bytes() + b"".join(json.dumps(r).encode() + b"\n" for r in hostile))
+    assert main(["unlock", str(study)]) == 0
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "journal.jsonl").symlink_to(path)
+    assert main(["unlock", str(planted)]) != 0  # never read through a link
+    assert "journal.jsonl is a symbolic link" in capsys.readouterr().err
+
+
 def test_repair_strips_a_bom_keeps_the_mode_and_survives_deep_nesting(study: Path) -> None:
     path = study / "journal.jsonl"
     os.chmod(path, 0o600)

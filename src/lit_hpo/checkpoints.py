@@ -264,10 +264,14 @@ def prune(study_dir: str | os.PathLike[str], trial_id: int, keep: int) -> None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host."""
+    """Whether a process with this id exists on this host. An id no process can have (0
+    and negatives name process groups for ``kill``; beyond ``pid_t``), as a journal line
+    may say, is not alive."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:  # it exists, but belongs to someone else
         return True

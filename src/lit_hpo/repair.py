@@ -80,14 +80,13 @@ def _check_config(state: StudyState, record: dict[str, Any], search: Search | No
 def live_pids(path: Path) -> list[int]:
     """Processes the journal names (sessions, workers) that are still alive here."""
     pids = set()
-    with open(path, "rb") as file:
-        for line in file:
-            try:
-                record = orjson.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(record, dict) and isinstance(record.get("pid"), int):
-                pids.add(record["pid"])
+    for line in Journal(path).complete_lines().splitlines():  # never through a link
+        try:
+            record = orjson.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict) and type(record.get("pid")) is int:  # not a bool
+            pids.add(record["pid"])
     return [pid for pid in sorted(pids) if pid_alive(pid)]
 
 
