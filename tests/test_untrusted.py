@@ -269,6 +269,22 @@ def test_a_journal_planted_as_a_link_is_never_read_through(study: Path, tmp_path
     assert load_study(study).state.trials  # the real file itself still loads
 
 
+def test_a_fifo_planted_as_the_journal_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer: in a subprocess, so that the old
+    behaviour fails the test by its timeout instead of hanging the suite."""
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    os.mkfifo(planted / "journal.jsonl")
+    code = (
+        f"from lit_hpo.study import StudyClient\n"
+        f"StudyClient({str(planted)!r}).refresh()"
+    )  # what every worker step reads
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode != 0
+    assert "journal.jsonl is not a regular file" in result.stderr
+
+
 def test_pids_no_process_can_have_do_not_block_or_crash_unlock(
     study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -281,8 +297,9 @@ def test_pids_no_process_can_have_do_not_block_or_crash_unlock(
     planted = tmp_path / "planted"
     planted.mkdir()
     (planted / "journal.jsonl").symlink_to(path)
-    assert main(["unlock", str(planted)]) != 0  # never read through a link
-    assert "journal.jsonl is a symbolic link" in capsys.readouterr().err
+    for command in ("unlock", "verify"):  # never read through a link
+        assert main([command, str(planted)]) != 0
+        assert "journal.jsonl is a symbolic link" in capsys.readouterr().err
 
 
 def test_repair_strips_a_bom_keeps_the_mode_and_survives_deep_nesting(study: Path) -> None:

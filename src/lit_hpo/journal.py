@@ -18,10 +18,11 @@ import errno
 import gc
 import json
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -169,12 +170,32 @@ class Journal:
 
     def complete_lines(self, offset: int = 0) -> bytes:
         """The bytes from ``offset`` up to the last complete line (a torn last line, a
-        writer that died mid-append, is not a record yet), never read through a planted
-        link; empty if there is no journal."""
+        writer that died mid-append, is not a record yet); empty if there is no journal."""
+        data = self.data(offset)
+        return data[: data.rfind(b"\n") + 1]
+
+    def data(self, offset: int = 0) -> bytes:
+        """The bytes from ``offset`` to the end, torn tail included (see :meth:`opened`)."""
+        with self.opened() as file:
+            if file is None:
+                return b""
+            file.seek(offset)
+            return file.read()
+
+    def first_line(self) -> bytes:
+        """The header's line (with its newline); empty while there is no complete one."""
+        with self.opened() as file:
+            line = file.readline() if file is not None else b""
+        return line if line.endswith(b"\n") else b""
+
+    @contextmanager
+    def opened(self) -> Iterator[BinaryIO | None]:
+        """The journal open for reading (``None`` if there is none), never through a
+        link planted in its place, nor a FIFO or device (opening one could block)."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd: int | None = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
-            return b""
+            fd = None
         except OSError as err:
             if self.path.is_symlink():
                 raise UnsafePathError(
@@ -182,17 +203,21 @@ class Journal:
                     "a real file in the study directory. Remove the link and rerun."
                 ) from err
             raise
+        if fd is None:
+            yield None
+            return
         with os.fdopen(fd, "rb") as file:
-            file.seek(offset)
-            data = file.read()
-        return data[: data.rfind(b"\n") + 1]
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnsafePathError(
+                    f"{self.path} is not a regular file; lit_hpo reads the journal only "
+                    "from a real file in the study directory. Remove it and rerun."
+                )
+            yield file
 
     def locate(self, start: int, index: int) -> tuple[int, int]:
         """The line number and byte offset of the ``index``-th record read from
         ``start`` (blank and NUL-only lines hold no record, as in :meth:`read`)."""
-        with open(self.path, "rb") as file:
-            file.seek(start)
-            data = file.read()
+        data = self.data(start)
         offset, seen = start, -1
         for line in data.split(b"\n"):
             if line.strip(b"\x00 \t\r"):
@@ -266,5 +291,4 @@ def _repair_torn_tail(fd: int) -> int:
 
 
 def _line_number(path: Path, offset: int) -> int:
-    with open(path, "rb") as file:
-        return file.read(offset).count(b"\n") + 1
+    return Journal(path).data()[:offset].count(b"\n") + 1

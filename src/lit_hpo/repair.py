@@ -26,7 +26,7 @@ class Problem:
 
 def scan(path: Path) -> tuple[list[Problem], bool]:
     """Every line that cannot be replayed, and whether the file ends in a torn line."""
-    lines = path.read_bytes().split(b"\n")
+    lines = Journal(path).data().split(b"\n")  # never through a link, nor a FIFO
     torn = bool(lines[-1].strip(b"\x00 \t\r"))
     numbered, offset = [], 0
     for number, line in enumerate(lines[:-1], start=1):
@@ -104,7 +104,7 @@ def repair(path: Path) -> tuple[Path, Path, int]:
     journal = Journal(path)
     with journal.locked():
         mode = os.stat(path, follow_symlinks=False).st_mode & 0o777
-        data = path.read_bytes()
+        data = journal.data()
         bom = data.startswith(_BOM)
         if bom:  # an editor's byte-order mark: not a record, drop it
             data = data[len(_BOM) :]

@@ -38,10 +38,9 @@ PG_MARKER = "journal.pg"  # a study whose journal is on a PostgreSQL server
 
 def header_lock(path: Path) -> str:
     """The lock mode the study was created with (its header's ``lock``), read lock-free."""
-    try:
-        with open(path, "rb") as file:
-            first = file.readline()
-        return str(json.loads(first).get("lock", "flock")) if first.endswith(b"\n") else "flock"
+    try:  # a journal that cannot be read is refused by name at the first read
+        first = Journal(path).first_line()
+        return str(json.loads(first).get("lock", "flock")) if first else "flock"
     except (OSError, ValueError, AttributeError, RecursionError):
         return "flock"
 
