@@ -269,26 +269,24 @@ def _attach(client: StudyClient, submission: Submission, poll: float = 1.0,
     """The progress panel until every task has ended (Ctrl-C detaches). While SLURM
     cannot say whether they have, it keeps watching and says why every ``warn_after`` s."""
     progress = make_progress(sys.stdout.isatty())
-    unknown_since: float | None = None  # since when squeue has failed (monotonic clock)
-    warned: float | None = None
+    unknown_since: float | None = None  # since when squeue has failed
+    warn_at = 0.0  # when the next warning is due
     try:
         while True:
             progress.update(client.refresh(), time.time(), force_status=True)
-            alive = submission.alive()
+            alive, now = submission.alive(), time.monotonic()
             if alive is False:
                 break
             if alive is True:
                 unknown_since = None
-            else:
-                now = time.monotonic()
-                unknown_since = now if unknown_since is None else unknown_since
-                due = warned is None or now - warned >= warn_after
-                if now - unknown_since >= warn_after and due:
-                    warned = now
-                    print(f"lit_hpo: for {now - unknown_since:.0f} s SLURM could not say "
-                          f"whether job {submission.job_id} still runs ({alive}); still "
-                          f"watching. Ctrl-C detaches (the workers go on); "
-                          f"{cancel_hint(submission)} stops them", flush=True)  # fmt: skip
+            elif unknown_since is None:
+                unknown_since, warn_at = now, now + warn_after
+            if unknown_since is not None and now >= warn_at:
+                warn_at = now + warn_after
+                print(f"lit_hpo: for {now - unknown_since:.0f} s SLURM could not say whether "
+                      f"job {submission.job_id} still runs ({alive}); still watching. Ctrl-C "
+                      f"detaches (the workers go on); {cancel_hint(submission)} stops them",
+                      flush=True)  # fmt: skip
             time.sleep(poll)
         progress.update(client.refresh(), time.time(), force_status=True)
     except KeyboardInterrupt:
