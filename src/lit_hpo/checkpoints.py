@@ -86,13 +86,20 @@ def commit(staged: Path, final: Path, study_dir: str | os.PathLike[str], trial_i
 def checkpoints(study_dir: str | os.PathLike[str], trial_id: int) -> dict[tuple[int, int], Path]:
     """The trial's checkpoints by ``(epoch, attempt)``, oldest first (no temp files)."""
     directory = trial_checkpoint_dir(study_dir, trial_id)
-    if not directory.is_dir():
-        return {}
-    found = {}
-    for path in directory.iterdir():
-        match = _NAME.match(path.name)
-        if match:
-            found[(int(match.group(1)), int(match.group(2)))] = path
+    return _numbered(directory, _listing(directory))
+
+
+def _listing(directory: Path) -> list[str]:
+    """The names in ``directory`` (none if it is missing)."""
+    try:
+        return os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _numbered(directory: Path, names: list[str]) -> dict[tuple[int, int], Path]:
+    """The checkpoints among ``names`` by ``(epoch, attempt)``, oldest first."""
+    found = {(int(m[1]), int(m[2])): directory / name for name in names if (m := _NAME.match(name))}
     return dict(sorted(found.items()))
 
 
@@ -250,13 +257,10 @@ def prune(study_dir: str | os.PathLike[str], trial_id: int, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoints of a trial, and temp files of
     processes gone (one listing of the directory: this runs after every epoch)."""
     directory = trial_checkpoint_dir(study_dir, trial_id)
-    try:
-        names = os.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    found = sorted((int(m[1]), int(m[2]), name) for name in names if (m := _NAME.match(name)))
-    for *_, name in found[: max(0, len(found) - keep)]:
-        (directory / name).unlink(missing_ok=True)
+    names = _listing(directory)
+    found = list(_numbered(directory, names).values())
+    for path in found[: max(0, len(found) - keep)]:
+        path.unlink(missing_ok=True)
     for name in names:
         stale = _STAGED.match(name)  # another name is not lit_hpo's: left alone
         if stale and int(stale[1]) != os.getpid() and not pid_alive(int(stale[1])):
