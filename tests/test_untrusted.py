@@ -573,6 +573,63 @@ def test_a_planted_checkpoint_directory_link_fails_the_trial_and_writes_nothing(
     assert list(elsewhere.iterdir()) == []
 
 
+def _checkpoint(path: Path, epoch: int) -> Path:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": epoch, "state_dict": {"w": torch.zeros(2)}}, path)
+    return path
+
+
+def test_checkpoints_are_never_read_or_pruned_through_a_planted_link(tmp_path: Path) -> None:
+    """A link at ``checkpoints/``, at ``checkpoints/trial_<id>/`` or in a checkpoint's
+    place: resuming reads nothing through it (the trial fails, naming the link, or falls
+    back to a real checkpoint) and pruning deletes nothing outside the study."""
+    from lit_hpo import checkpoints as ck
+
+    study, elsewhere = tmp_path / "study", tmp_path / "elsewhere"
+    theirs = [_checkpoint(elsewhere / "trial_0" / f"epoch_{e}-attempt_0.ckpt", e) for e in (1, 2)]
+    (study / "checkpoints").mkdir(parents=True)
+    (study / "checkpoints" / "trial_0").symlink_to(elsewhere / "trial_0")
+    top = tmp_path / "top"  # here checkpoints/ itself is the link
+    top.mkdir()
+    (top / "checkpoints").symlink_to(elsewhere)
+    for planted in (study, top):
+        ck.prune(planted, 0, keep=1)
+        ck.prune(planted, 0, keep=0)
+        assert all(path.exists() for path in theirs)
+        with pytest.raises(FileNotFoundError, match=r"cannot be resumed: .*symbolic link"):
+            ck.resume_point(planted, 0, [(1, 0), (2, 0)])
+    # a link in the place of the newest checkpoint: the real older one is chosen
+    real = _checkpoint(ck.checkpoint_path(tmp_path / "s2", 0, 1), 1)
+    ck.checkpoint_path(tmp_path / "s2", 0, 2).symlink_to(theirs[1])
+    assert ck.resume_point(tmp_path / "s2", 0, [(1, 0), (2, 0)]) == (1, real)
+    with pytest.raises(FileNotFoundError, match="symbolic link"):
+        ck.resume_point(tmp_path / "s2", 0, [(2, 0)])
+
+
+def test_a_fifo_in_a_checkpoints_place_is_skipped_not_waited_on(tmp_path: Path) -> None:
+    """In a subprocess, so that reading the FIFO (which waits for a writer) fails the
+    test by its timeout instead of hanging the suite."""
+    from lit_hpo import checkpoints as ck
+
+    real = _checkpoint(ck.checkpoint_path(tmp_path, 0, 1), 1)
+    os.mkfifo(ck.checkpoint_path(tmp_path, 0, 2))
+    code = (
+        "from lit_hpo import checkpoints as ck\n"
+        f"print(ck.resume_point({str(tmp_path)!r}, 0, [(1, 0), (2, 0)]))\n"
+        f"print(ck.load_problem(ck.checkpoint_path({str(tmp_path)!r}, 0, 2)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"(1, {real!r})",
+        f"UnsafePathError: {ck.checkpoint_path(tmp_path, 0, 2)} is not a regular file, "
+        "not a checkpoint",
+    ]
+
+
 @pytest.mark.slow
 def test_a_study_started_from_inside_a_trial_is_refused_and_touches_nothing(
     tmp_path: Path, fashion_root: Path

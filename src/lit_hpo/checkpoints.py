@@ -29,11 +29,15 @@ one to fall back on if the newest cannot be loaded); when it ends, only the newe
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import errno
 import functools
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -84,17 +88,60 @@ def commit(staged: Path, final: Path, study_dir: str | os.PathLike[str], trial_i
 
 
 def checkpoints(study_dir: str | os.PathLike[str], trial_id: int) -> dict[tuple[int, int], Path]:
-    """The trial's checkpoints by ``(epoch, attempt)``, oldest first (no temp files)."""
+    """The trial's checkpoints by ``(epoch, attempt)``, oldest first (no temp files).
+
+    Raises:
+        UnsafePathError: ``checkpoints/`` or ``checkpoints/trial_<id>/`` is a link or not
+            a directory (see :func:`trial_directory`).
+    """
     directory = trial_checkpoint_dir(study_dir, trial_id)
-    return _numbered(directory, _listing(directory))
+    with trial_directory(study_dir, trial_id) as fd:
+        return _numbered(directory, os.listdir(fd) if fd is not None else [])
 
 
-def _listing(directory: Path) -> list[str]:
-    """The names in ``directory`` (none if it is missing)."""
+@contextmanager
+def trial_directory(study_dir: str | os.PathLike[str], trial_id: int) -> Iterator[int | None]:
+    """A descriptor of ``checkpoints/trial_<id>/`` (``None`` when it is missing), opened
+    without following a link at either level: the study directory is shared, and a link
+    planted there must not make lit_hpo read, or prune, the files of another directory.
+
+    Raises:
+        UnsafePathError: either level is a link, or not a directory.
+    """
+    directory = trial_checkpoint_dir(study_dir, trial_id)
+    top = _open_real_directory(directory.parent)
+    if top is None:
+        yield None
+        return
     try:
-        return os.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+        fd = _open_real_directory(directory, top)
+        try:
+            yield fd
+        finally:
+            if fd is not None:
+                os.close(fd)
+    finally:
+        os.close(top)
+
+
+def _open_real_directory(path: Path, parent: int | None = None) -> int | None:
+    """A descriptor of the directory ``path`` (opened by its name in the directory
+    ``parent`` if given), or ``None`` if it is missing; never through a link."""
+    from lit_hpo.safefiles import UnsafePathError
+
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        return os.open(path.name if parent is not None else path, flags, dir_fd=parent)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        if isinstance(err, NotADirectoryError) or err.errno == errno.ELOOP:
+            raise UnsafePathError(
+                f"{path} is a symbolic link or not a directory; lit_hpo keeps a trial's "
+                "checkpoints only in real directories inside the study directory and "
+                "never reads or deletes files through a link. Remove it and rerun."
+            ) from None
+        raise
 
 
 def _numbered(directory: Path, names: list[str]) -> dict[tuple[int, int], Path]:
@@ -170,13 +217,35 @@ def make_plain(checkpoint: dict[str, Any]) -> None:
         checkpoint.pop(key, None)
 
 
-def load_problem(path: Path) -> str | None:
-    """Why the checkpoint does not load with ``weights_only=True`` (no code from the file
-    runs), or ``None`` when it loads."""
+def load(path: str | os.PathLike[str]) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` of a regular file: no
+    code from the file runs, and a link (to a file outside the study) or a FIFO (which
+    would block the read forever) planted in the study directory is refused.
+
+    Raises:
+        UnsafePathError: ``path`` is a link or not a regular file.
+    """
     import torch
 
+    from lit_hpo.safefiles import UnsafePathError
+
     try:
-        torch.load(path, map_location="cpu", weights_only=True)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnsafePathError(f"{path} is a symbolic link, not a checkpoint") from None
+        raise
+    with open(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePathError(f"{path} is not a regular file, not a checkpoint")
+        return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def load_problem(path: Path) -> str | None:
+    """Why the checkpoint does not load with :func:`load` (no code from the file runs;
+    never a link or anything but a regular file), or ``None`` when it loads."""
+    try:
+        load(path)
     except Exception as error:  # a truncated or corrupt file fails in many ways
         text = str(error)
         name = unsafe_global(text)
@@ -233,9 +302,16 @@ def resume_point(
         FileNotFoundError: when epochs were reported but none of their checkpoints loads
             — the trial must not silently restart from scratch.
     """
+    from lit_hpo.safefiles import UnsafePathError
+
     if not reported:
         return None
-    found = checkpoints(study_dir, trial_id)
+    try:
+        found = checkpoints(study_dir, trial_id)
+    except UnsafePathError as err:
+        raise FileNotFoundError(
+            f"trial {trial_id} reported {len(reported)} epochs but it cannot be resumed: {err}"
+        ) from None
     problems = []
     for epoch, attempt in reversed(reported):
         path = found.get((epoch, attempt))
@@ -255,16 +331,27 @@ def resume_point(
 
 def prune(study_dir: str | os.PathLike[str], trial_id: int, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoints of a trial, and temp files of
-    processes gone (one listing of the directory: this runs after every epoch)."""
+    processes gone (one listing of the directory: this runs after every epoch). A trial
+    directory that is a link is left alone: nothing is deleted through it."""
+    from lit_hpo.safefiles import UnsafePathError
+
     directory = trial_checkpoint_dir(study_dir, trial_id)
-    names = _listing(directory)
-    found = list(_numbered(directory, names).values())
-    for path in found[: max(0, len(found) - keep)]:
-        path.unlink(missing_ok=True)
-    for name in names:
-        stale = _STAGED.match(name)  # another name is not lit_hpo's: left alone
-        if stale and int(stale[1]) != os.getpid() and not pid_alive(int(stale[1])):
-            (directory / name).unlink(missing_ok=True)
+    try:
+        with trial_directory(study_dir, trial_id) as fd:
+            if fd is None:
+                return
+            names = os.listdir(fd)
+            found = [path.name for path in _numbered(directory, names).values()]
+            doomed = found[: max(0, len(found) - keep)]
+            for name in names:
+                stale = _STAGED.match(name)  # another name is not lit_hpo's: left alone
+                if stale and int(stale[1]) != os.getpid() and not pid_alive(int(stale[1])):
+                    doomed.append(name)
+            for name in doomed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=fd)
+    except UnsafePathError:
+        return
 
 
 def pid_alive(pid: int) -> bool:

@@ -109,9 +109,7 @@ def load_checkpoint() -> Checkpoint | None:
     trial = context.current_trial()
     if trial is None or trial.resume_from is None:
         return None
-    import torch
-
-    saved = torch.load(trial.resume_from, map_location="cpu", weights_only=True)
+    saved = checkpoints.load(trial.resume_from)
     if not isinstance(saved, dict) or _KEY not in saved:
         raise ReportError(
             f"{trial.resume_from} was written by HPOCallback (Lightning), not by "
