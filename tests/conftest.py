@@ -6,12 +6,31 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 RECORDED = Path(__file__).parent / "data" / "asha_study"  # a real study's journal
+# The seeds' study settings (hpo=asha on the demo workload), as spec_from_config takes them
+SEEDS: dict[str, Any] = {
+    "scheduler": "asha",
+    "metric": "validation_error",
+    "mode": "min",
+    "max_epochs": 10,
+    "grace_period": 2,
+    "reduction_factor": 2,
+    "n_workers": None,
+    "max_wallclock_time": 300,
+    "max_trials": None,
+    "seed": 0,
+    "space": {
+        "model.learning_rate": "tag(log, interval(0.01, 1))",
+        "data.batch_size": "int(interval(32, 256))",
+    },
+    "points_to_evaluate": [{"model.learning_rate": 0.1, "data.batch_size": 128}],
+}
 
 
 @pytest.fixture

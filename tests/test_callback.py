@@ -9,58 +9,14 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from lit_hpo import HPOCallback
 from lit_hpo.callback import MetricNotLoggedError
 from lit_hpo.context import TrialContext, trial_context
 from lit_hpo.spec import spec_from_config
 from lit_hpo.study import StudyClient
-from tests.test_spec import SEEDS
-
-
-class ScriptedModel(L.LightningModule):
-    """Logs ``values[epoch]`` as the monitored metric at each validation epoch."""
-
-    def __init__(self, values: list[float], name: str = "validation_error") -> None:
-        super().__init__()
-        self.layer = torch.nn.Linear(4, 1)
-        self.values = values
-        self.name = name
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self.layer(batch[0]).pow(2).mean()
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        value = self.values[self.current_epoch] if not self.trainer.sanity_checking else -1.0
-        self.log(self.name, torch.tensor(value, dtype=torch.float32))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-    def loader(self) -> DataLoader:
-        return DataLoader(TensorDataset(torch.randn(8, 4)), batch_size=4)
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader()
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader()
-
-
-def _trainer(tmp_path: Path, max_epochs: int = 10, **kwargs: Any) -> L.Trainer:
-    return L.Trainer(
-        max_epochs=max_epochs,
-        callbacks=[HPOCallback()],
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=2,
-        accelerator="cpu",
-        **kwargs,
-    )
+from tests.conftest import SEEDS
+from tests.scripted import ScriptedModel, scripted_trainer
 
 
 @pytest.fixture
@@ -79,7 +35,7 @@ def study(tmp_path: Path) -> StudyClient:
 def _run(study: StudyClient, tmp_path: Path, model: L.LightningModule, **kwargs: Any) -> L.Trainer:
     trial = study.claim(0)
     assert trial is not None
-    trainer = _trainer(tmp_path, **kwargs)
+    trainer = scripted_trainer(tmp_path, **kwargs)
     with trial_context(TrialContext(str(study.directory), trial.trial_id)):
         trainer.fit(model)
     return trainer
@@ -118,7 +74,7 @@ def test_nan_is_recorded_explicitly_and_stops(study: StudyClient, tmp_path: Path
 
 
 def test_outside_a_study_the_callback_does_nothing(tmp_path: Path) -> None:
-    trainer = _trainer(tmp_path, max_epochs=3)
+    trainer = scripted_trainer(tmp_path, max_epochs=3)
     trainer.fit(ScriptedModel([0.9] * 3))
     assert trainer.current_epoch == 3
 
@@ -126,7 +82,7 @@ def test_outside_a_study_the_callback_does_nothing(tmp_path: Path) -> None:
 def test_monitor_must_match_the_study_metric(study: StudyClient, tmp_path: Path) -> None:
     trial = study.claim(0)
     assert trial is not None
-    trainer = _trainer(tmp_path)
+    trainer = scripted_trainer(tmp_path)
     trainer.callbacks = [HPOCallback(monitor="val_loss")]  # type: ignore[misc]
     with (
         trial_context(TrialContext(str(study.directory), trial.trial_id)),
@@ -142,7 +98,7 @@ def test_ddp_ranks_stop_together(study: StudyClient, tmp_path: Path) -> None:
     right; not understood yet, noted in the issue. The forked launcher passed 10 of 10.)"""
     trial = study.claim(0)
     assert trial is not None
-    trainer = _trainer(tmp_path, strategy="ddp_notebook", devices=2)
+    trainer = scripted_trainer(tmp_path, strategy="ddp_notebook", devices=2)
     with trial_context(TrialContext(str(study.directory), trial.trial_id)):
         trainer.fit(ScriptedModel([0.9] * 10))
     # Had one rank kept training, the other would block in the next epoch's collective
@@ -175,7 +131,7 @@ def test_a_resumed_attempt_continues_at_the_right_epoch_with_its_optimizer_state
     claim = study.claim(0)
     assert claim is not None
     values = [0.4] * 10
-    first = _trainer(tmp_path, max_epochs=3)
+    first = scripted_trainer(tmp_path, max_epochs=3)
     with trial_context(TrialContext(str(study.directory), claim.trial_id)):
         first.fit(MomentumModel(values))
     momentum = first.optimizers[0].state_dict()["state"][0]["momentum_buffer"].clone()
@@ -194,7 +150,7 @@ def test_a_resumed_attempt_continues_at_the_right_epoch_with_its_optimizer_state
             restored["momentum"] = state["momentum_buffer"].clone()
             restored["weights"] = pl_module.layer.weight.detach().clone()
 
-    second = _trainer(tmp_path, max_epochs=6)
+    second = scripted_trainer(tmp_path, max_epochs=6)
     second.callbacks.append(Peek())  # type: ignore[attr-defined]
     context = TrialContext(str(study.directory), again.trial_id, attempt=1, resume_from=str(path))
     with trial_context(context):
@@ -214,7 +170,7 @@ def test_resume_without_ckpt_path_fails_instead_of_restarting(
     assert claim is not None
     context = TrialContext(str(study.directory), claim.trial_id, resume_from="/some/epoch_2.ckpt")
     with trial_context(context), pytest.raises(ResumeNotAppliedError, match="ckpt_path"):
-        _trainer(tmp_path).fit(ScriptedModel([0.4] * 10))
+        scripted_trainer(tmp_path).fit(ScriptedModel([0.4] * 10))
 
 
 def test_a_stale_attempt_is_stopped_without_writing(study: StudyClient, tmp_path: Path) -> None:
@@ -223,7 +179,7 @@ def test_a_stale_attempt_is_stopped_without_writing(study: StudyClient, tmp_path
     study.lose(claim.trial_id, 0, "lease_expired")
     study.claim(1)  # attempt 1 takes over
     before = study.journal.path.read_bytes()
-    trainer = _trainer(tmp_path)
+    trainer = scripted_trainer(tmp_path)
     with trial_context(TrialContext(str(study.directory), claim.trial_id, attempt=0)):
         trainer.fit(ScriptedModel([0.1] * 10))  # the zombie attempt 0 goes on training
     assert trainer.current_epoch == 1  # told to stop at its first report
@@ -238,7 +194,7 @@ def test_an_unloadable_callback_state_fails_the_trial_at_its_first_checkpoint(
 
     claim = study.claim(0)
     assert claim is not None
-    trainer = _trainer(tmp_path)
+    trainer = scripted_trainer(tmp_path)
     trainer.callbacks.append(CountingCallback())  # type: ignore[attr-defined]
     with (
         trial_context(TrialContext(str(study.directory), claim.trial_id)),
@@ -258,7 +214,7 @@ def test_an_allowed_custom_class_passes_the_check(study: StudyClient, tmp_path: 
 
     claim = study.claim(0)
     assert claim is not None
-    trainer = _trainer(tmp_path, max_epochs=2)
+    trainer = scripted_trainer(tmp_path, max_epochs=2)
     trainer.callbacks.append(CountingCallback())  # type: ignore[attr-defined]
     with (
         torch.serialization.safe_globals([Opaque]),
@@ -286,7 +242,7 @@ def test_objects_saved_as_hyperparameters_resume_through_lightnings_defaults(
     claim = study.claim(0)
     assert claim is not None
     with trial_context(TrialContext(str(study.directory), claim.trial_id)):
-        _trainer(tmp_path, max_epochs=2).fit(model())
+        scripted_trainer(tmp_path, max_epochs=2).fit(model())
     study.lose(claim.trial_id, 0, "worker_died")
     again = study.claim(1)
     assert again is not None
@@ -294,7 +250,9 @@ def test_objects_saved_as_hyperparameters_resume_through_lightnings_defaults(
     resumed = model()
     context = TrialContext(str(study.directory), again.trial_id, attempt=1, resume_from=str(path))
     with trial_context(context):
-        _trainer(tmp_path, max_epochs=4).fit(resumed, ckpt_path=str(path))  # Lightning's defaults
+        scripted_trainer(tmp_path, max_epochs=4).fit(
+            resumed, ckpt_path=str(path)
+        )  # Lightning's defaults
     assert epoch == 2 and resumed.validated == [3, 4]
 
 
@@ -307,6 +265,6 @@ def test_validate_and_test_outside_fit_neither_report_nor_checkpoint(
     assert claim is not None
     before = study.journal.path.read_bytes()
     with trial_context(TrialContext(str(study.directory), claim.trial_id)):
-        _trainer(tmp_path).validate(ScriptedModel([0.4] * 10))
+        scripted_trainer(tmp_path).validate(ScriptedModel([0.4] * 10))
     assert study.journal.path.read_bytes() == before
     assert not trial_checkpoint_dir(study.directory, claim.trial_id).exists()

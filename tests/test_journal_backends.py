@@ -17,9 +17,8 @@ from lit_hpo.journal import Journal
 from lit_hpo.pg_journal import PgJournal, check_url
 from lit_hpo.spec import spec_from_config
 from lit_hpo.study import StudyClient
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, SEEDS, wait_for
 from tests.records import replayed_stops
-from tests.test_spec import SEEDS
 
 pytestmark = pytest.mark.slow
 

@@ -71,6 +71,18 @@ def test_layer_imports(target: str, forbidden: tuple[str, ...], why: str) -> Non
     assert not broken, f"{why}: {sorted(broken)}"
 
 
+def test_test_modules_share_helpers_not_each_other() -> None:
+    """A test module imports helpers (``conftest``, ``records``, ``scripted``, ...), never
+    another test module: running or changing one file must not run or break another's."""
+    broken = {
+        f"{path.name} imports {name}"
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        for name in imports(path)
+        if name.startswith("tests.test_")
+    }
+    assert not broken, sorted(broken)
+
+
 def _loaded(module: str) -> set[str]:
     code = f"import sys, {module}; print('\\n'.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

@@ -5,24 +5,7 @@ from typing import Any
 import pytest
 
 from lit_hpo.spec import check_compatible, spec_from_config
-
-SEEDS: dict[str, Any] = {
-    "scheduler": "asha",
-    "metric": "validation_error",
-    "mode": "min",
-    "max_epochs": 10,
-    "grace_period": 2,
-    "reduction_factor": 2,
-    "n_workers": None,
-    "max_wallclock_time": 300,
-    "max_trials": None,
-    "seed": 0,
-    "space": {
-        "model.learning_rate": "tag(log, interval(0.01, 1))",
-        "data.batch_size": "int(interval(32, 256))",
-    },
-    "points_to_evaluate": [{"model.learning_rate": 0.1, "data.batch_size": 128}],
-}
+from tests.conftest import SEEDS
 
 
 def test_the_seeds_settings_are_valid() -> None:

@@ -13,8 +13,8 @@ import pytest
 from lit_hpo.journal import Journal
 from lit_hpo.spec import spec_from_config
 from lit_hpo.study import StudyClient
+from tests.conftest import SEEDS
 from tests.records import replayed_stops
-from tests.test_spec import SEEDS
 
 CLAIMER = """
 import os, sys, time

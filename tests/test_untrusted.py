@@ -23,8 +23,7 @@ from lit_hpo.journal import Journal, JournalCorruptError, JournalWriteError
 from lit_hpo.repair import RepairRefusedError, repair
 from lit_hpo.spec import spec_from_config
 from lit_hpo.study import StudyClient
-from tests.conftest import ROOT, SMALL, running_trials, study_env, wait_for
-from tests.test_spec import SEEDS
+from tests.conftest import ROOT, SEEDS, SMALL, running_trials, study_env, wait_for
 
 
 @pytest.fixture
@@ -555,7 +554,7 @@ def test_a_planted_checkpoint_directory_link_fails_the_trial_and_writes_nothing(
 ) -> None:
     from lit_hpo.context import TrialContext, trial_context
     from lit_hpo.safefiles import UnsafePathError
-    from tests.test_callback import ScriptedModel, _trainer
+    from tests.scripted import ScriptedModel, scripted_trainer
 
     client = StudyClient(tmp_path / "study")
     client.open(spec_from_config(SEEDS), n_workers=1)
@@ -569,7 +568,7 @@ def test_a_planted_checkpoint_directory_link_fails_the_trial_and_writes_nothing(
         trial_context(TrialContext(str(tmp_path / "study"), claim.trial_id)),
         pytest.raises(UnsafePathError, match="symbolic link"),
     ):
-        _trainer(tmp_path).fit(ScriptedModel([0.4] * 10))
+        scripted_trainer(tmp_path).fit(ScriptedModel([0.4] * 10))
     assert list(elsewhere.iterdir()) == []
 
 
