@@ -41,7 +41,7 @@ def test_another_process_times_out_then_gets_it_when_the_holder_is_killed(tmp_pa
     start = time.monotonic()
     with pytest.raises(Timeout), Flock(str(path), timeout=0.3):
         pass
-    assert 0.3 <= time.monotonic() - start < 2
+    assert 0.3 <= time.monotonic() - start < 30  # waited its timeout, then gave up (no hang)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     with Flock(str(path), timeout=5):  # the kernel released the dead holder's lock

@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -73,13 +72,11 @@ def test_promoted_trials_resume_from_the_state_they_reported(tmp_path: Path) -> 
 
 
 def test_a_function_that_never_reports_stops_the_study_at_once(tmp_path: Path) -> None:
-    start = time.time()
     with pytest.raises(StudyStoppedError, match=r"lit_hpo\.report\(epoch=\.\.\., "
                                                 r"validation_error=\.\.\.\)"):  # fmt: skip
         tune(objectives.silent, {"learning_rate": loguniform(0.01, 1), "max_epochs": 3},
              study_dir=tmp_path / "s", max_trials=50, **QUICK)  # fmt: skip
-    assert len(lit_hpo.load_study(tmp_path / "s").state.trials) <= 3
-    assert time.time() - start < 60
+    assert len(lit_hpo.load_study(tmp_path / "s").state.trials) <= 3  # of 50: at once
 
 
 @pytest.mark.parametrize(
@@ -109,7 +106,6 @@ def test_a_worker_that_cannot_import_the_function_stops_the_study(tmp_path: Path
     finally:
         sys.path.remove(str(package))
     (package / "vanishing_module.py").unlink()  # importable here, not in a worker
-    start = time.time()
     # A thread runs, as in a notebook kernel: workers then come from the fork server,
     # which has to import the function (a worker forked from here would inherit it).
     stop = threading.Event()
@@ -122,8 +118,7 @@ def test_a_worker_that_cannot_import_the_function_stops_the_study(tmp_path: Path
         tune(vanishing_module.train, {"learning_rate": loguniform(0.01, 1), "max_epochs": 3},
              study_dir=tmp_path / "s", max_trials=10, **QUICK)  # fmt: skip
     stop.set()
-    assert time.time() - start < 60
-    assert lit_hpo.load_study(tmp_path / "s").state.trials == []
+    assert lit_hpo.load_study(tmp_path / "s").state.trials == []  # no trial ran at all
 
 
 def _lock_user() -> object:
