@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,6 +180,69 @@ def test_a_killed_or_hung_lock_holder_frees_the_study(
     # The holder's step never committed: its record is gone, and nothing else is.
     assert records == [{"op": "after"}]
     assert waited < (1.0 if how == "SIGKILL" else 10.0)
+
+
+def _cut_mid_step(pg_url: str, study_dir: Path, step: Callable[[], Any]) -> Any:
+    """Run ``step`` while the server drops its connection in the middle of it, as a
+    restart or failover does: another transaction holds an uncommitted row with the
+    sequence number the step will append, so the step's insert waits (holding the
+    study's lock); its backend is terminated then, and the row rolled back."""
+    import threading
+
+    import psycopg
+
+    study = str(study_dir.absolute())
+    waiting = ("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+               "AND query LIKE 'INSERT INTO lit_hpo_journal%%'")  # fmt: skip
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(step())
+        except BaseException as err:  # re-raised below, in the test's thread
+            outcome.append(err)
+
+    with (
+        psycopg.connect(pg_url, autocommit=True) as admin,
+        psycopg.connect(pg_url, autocommit=True) as blocker,
+    ):
+        blocker.execute("BEGIN")
+        seq = blocker.execute("SELECT coalesce(max(seq), 0) + 1 FROM lit_hpo_journal "
+                              "WHERE study = %s", (study,)).fetchone()[0]  # fmt: skip
+        blocker.execute("INSERT INTO lit_hpo_journal VALUES (%s, %s, '{}')", (study, seq))
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_for(lambda: admin.execute(waiting).fetchall(), timeout=30)
+        (pid,) = admin.execute(waiting).fetchone()
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        blocker.execute("ROLLBACK")
+        thread.join(60)
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def test_a_step_the_server_drops_runs_again_and_is_recorded_once(
+    tmp_path: Path, pg_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A worker's claim, heartbeat, report and end, each cut in the middle by the server
+    (its connection terminated while it holds the study's lock): each step recorded
+    nothing, runs again on the replayed journal, and is recorded once; the worker sees
+    no error (before, the first cut ended the worker with exit code 74)."""
+    client = StudyClient(tmp_path, journal=pg_url)
+    client.open(spec_from_config({**SEEDS, "max_trials": 2}), n_workers=1)
+    claim = _cut_mid_step(pg_url, tmp_path, lambda: client.claim(0))
+    assert claim is not None and claim.trial_id == 0
+    assert _cut_mid_step(pg_url, tmp_path, lambda: client.heartbeat(0, 0))
+    decision = _cut_mid_step(pg_url, tmp_path, lambda: client.report(0, 1, 0.5))
+    assert not decision.stop
+    _cut_mid_step(pg_url, tmp_path, lambda: client.end(0, "completed"))
+    assert capfd.readouterr().err.count("it recorded nothing and runs again") == 4
+    records, _ = PgJournal(pg_url, str(tmp_path.absolute())).read(0)
+    assert [r["op"] for r in records] == ["study", "session", "claim", "heartbeat", "report",
+                                          "end"]  # fmt: skip
+    state = StudyClient(tmp_path, journal=pg_url).refresh()
+    assert [(t.status, [r.epoch for r in t.reports]) for t in state.trials] == [("completed", [1])]
 
 
 def _pg_data() -> Path:

@@ -40,6 +40,12 @@ class JournalWriteError(OSError):
         return str(self.strerror or super().__str__())
 
 
+class JournalDroppedError(JournalWriteError):
+    """The journal's server dropped the connection in the middle of a locked step (a
+    server restart, a failover): the step's transaction was not committed, so nothing of
+    it was recorded, and the whole step may run again once the server is back."""
+
+
 class JournalCorruptError(RuntimeError):
     """A complete line of the journal is not a JSON object."""
 

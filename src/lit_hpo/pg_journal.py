@@ -31,7 +31,14 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from lit_hpo.journal import JournalCorruptError, JournalWriteError, Record, decode_lines, encode
+from lit_hpo.journal import (
+    JournalCorruptError,
+    JournalDroppedError,
+    JournalWriteError,
+    Record,
+    decode_lines,
+    encode,
+)
 
 SCHEMES = ("postgresql", "postgres")
 SCHEMA = """
@@ -80,6 +87,14 @@ def redact(url: str) -> str:
     if parts.password is None:
         return url
     return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _dropped(error: Exception, connection: Any) -> bool:
+    """Whether ``error`` means the connection is gone (the server restarted, or ended
+    the session), rather than a statement the server refused."""
+    psycopg = _driver()
+    gone = connection is None or connection.broken or connection.closed
+    return isinstance(error, psycopg.OperationalError) and bool(gone)
 
 
 def _driver() -> Any:
@@ -181,7 +196,8 @@ class PgJournal:
                 ) from None
             except psycopg.Error as err:
                 self._connection = None
-                raise JournalWriteError(None, f"the journal {self.name}: {err}") from None
+                error = JournalDroppedError if _dropped(err, connection) else JournalWriteError
+                raise error(None, f"the journal {self.name}: {err}") from None
             self._depth, self._written = 1, None
             try:
                 yield
@@ -192,10 +208,10 @@ class PgJournal:
                 except psycopg.Error as err:
                     self._connection = None
                     if not self._committed_after_all():
-                        raise JournalWriteError(
+                        raise JournalDroppedError(
                             None,
-                            f"could not commit to the journal {self.name}: {err}. What this "
-                            "step wrote was not recorded; rerun the same command to continue",
+                            f"could not commit to the journal {self.name}: {err}; what this "
+                            "step wrote was not recorded",
                         ) from None
 
     def _committed_after_all(self) -> bool:
@@ -280,9 +296,8 @@ class PgJournal:
                     (self.study, [last + 1 + i for i in range(len(bodies))], bodies),
                 )
             except psycopg.Error as err:
-                raise JournalWriteError(
-                    None, f"could not append to the journal {self.name}: {err}"
-                ) from None
+                error = JournalDroppedError if _dropped(err, connection) else JournalWriteError
+                raise error(None, f"could not append to the journal {self.name}: {err}") from None
         return int(last), int(last) + len(bodies)
 
     def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
@@ -295,7 +310,8 @@ class PgJournal:
                     return list(self._connect().execute(sql, parameters).fetchall())
                 except psycopg.OperationalError as err:
                     if self._depth or not retry:
-                        raise JournalWriteError(
+                        dropped = self._depth and _dropped(err, self._connection)
+                        raise (JournalDroppedError if dropped else JournalWriteError)(
                             None, f"cannot read the journal {self.name}: {err}"
                         ) from None
                     self._connection = None

@@ -8,20 +8,22 @@ every earlier decision produced.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lit_hpo import records
 from lit_hpo.context import TrialContext, current_client
-from lit_hpo.journal import Journal, JournalCorruptError, Record
+from lit_hpo.journal import Journal, JournalCorruptError, JournalDroppedError, Record
 from lit_hpo.pg_journal import PgJournal
 from lit_hpo.policy import decide, may_start_trial
 from lit_hpo.records import Action, Op, Status
@@ -33,6 +35,42 @@ from lit_hpo.spec import StudySpec, check_compatible
 from lit_hpo.state import CLOCK_SKEW, TERMINAL, InvalidRecordError, StudyState, Trial
 
 JOURNAL_NAME = "journal.jsonl"
+DROPPED_RETRIES = 3  # a step the journal's server dropped runs again this often
+Step = TypeVar("Step", bound=Callable[..., Any])
+
+
+def _step(method: Step) -> Step:
+    """A locked step of :class:`StudyClient` that runs again when the journal's server
+    dropped it (a restart or failover while the lock was held): nothing of it was
+    recorded, and the step decides afresh on the replayed journal (reconnecting waits for
+    the server for up to the lock timeout). A step inside another (``lose`` ending a
+    trial) runs again as part of the outer one."""
+
+    @functools.wraps(method)
+    def step(self: StudyClient, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self._steps, "depth", 0):
+            return method(self, *args, **kwargs)
+        self._steps.depth = 1
+        try:
+            for retry in range(DROPPED_RETRIES + 1):
+                try:
+                    return method(self, *args, **kwargs)
+                except JournalDroppedError as err:
+                    if retry == DROPPED_RETRIES:
+                        raise JournalDroppedError(
+                            None,
+                            f"{err} ({retry + 1} times in a row); rerun the same "
+                            "command to continue once the server is back",
+                        ) from None
+                    print(f"lit_hpo: the server dropped a step: {err}; it recorded nothing "
+                          "and runs again", file=sys.stderr, flush=True)  # fmt: skip
+        finally:
+            self._steps.depth = 0
+        raise AssertionError("unreachable")
+
+    return step  # type: ignore[return-value]
+
+
 PG_MARKER = "journal.pg"  # a study whose journal is on a PostgreSQL server
 
 
@@ -85,6 +123,7 @@ class StudyClient:
         # One client serves a worker process's threads (the trial loop, its heartbeat,
         # HPOCallback): the guard makes each step atomic among them.
         self._guard = threading.RLock()
+        self._steps = threading.local()  # this thread's step nesting (see _step)
         self._scheduler: Scheduler | None = None
         self._search: Search | None = None
         self._expected: dict[int, dict[str, Any]] = {}  # configs recomputed, by trial id
@@ -152,11 +191,19 @@ class StudyClient:
         """Hold the journal lock with the state up to date, for one step. The bulk of
         what is new is read before the lock is taken; under it, only what other
         processes appended meanwhile: a lock hold costs what is new, not the study's
-        size (a cold client's first step replays the journal outside the lock)."""
+        size (a cold client's first step replays the journal outside the lock).
+
+        A step the journal's server dropped (:class:`JournalDroppedError`) recorded
+        nothing, but this client may have folded its records in already: the state is
+        then forgotten (the next step replays the journal) before the error goes on."""
         with self._guard:
             self._refresh()
-            with self.journal.locked():
-                yield self._refresh()
+            try:
+                with self.journal.locked():
+                    yield self._refresh()
+            except JournalDroppedError:
+                self.state, self._offset = StudyState(), 0
+                raise
 
     def _append(self, record: Record) -> None:
         """Append under the lock (every caller holds it, and has refreshed); a record
@@ -169,6 +216,7 @@ class StudyClient:
         else:
             self.refresh()
 
+    @_step
     def open(self, spec: StudySpec, n_workers: int, lose_running: bool = True) -> list[Trial]:
         """Create the study, or check that an existing one has the same settings, and
         start a session. Trials an earlier run left running are lost (reason
@@ -244,6 +292,7 @@ class StudyClient:
             if now - trial.last_seen > lease:
                 self.lose(trial.trial_id, trial.attempt, "lease_expired")
 
+    @_step
     def claim(self, worker: int) -> Claim | None:
         """Take work for ``worker``: a pending trial to resume (oldest first), else a
         paused trial the scheduler promotes, else a new trial; ``None`` when the budget
@@ -349,6 +398,7 @@ class StudyClient:
             )
         return expected
 
+    @_step
     def report(self, trial_id: int, epoch: int, value: float, attempt: int = 0) -> Decision:
         """Record ``value`` after ``epoch`` epochs and return the decision taken for it.
 
@@ -379,6 +429,7 @@ class StudyClient:
                                         decision.reason, trial.worker, now))  # fmt: skip
             return decision
 
+    @_step
     def heartbeat(self, trial_id: int, attempt: int) -> bool:
         """Renew the lease of a running attempt; ``False`` if it is no longer current."""
         with self._locked() as state:
@@ -388,6 +439,7 @@ class StudyClient:
             self._append(records.heartbeat(trial_id, attempt, self._clock()))
             return True
 
+    @_step
     def pause(self, trial_id: int, attempt: int) -> None:
         """The attempt ended because the scheduler paused the trial at a rung."""
         with self._locked() as state:
@@ -396,6 +448,7 @@ class StudyClient:
                 return
             self._append(records.pause(trial_id, attempt, "rung", self._clock()))
 
+    @_step
     def lose(self, trial_id: int, attempt: int, reason: str) -> None:
         """The attempt's worker is gone: the trial waits to be resumed, or fails once it
         has been lost more than ``max_retries`` times. No-op for a stale attempt."""
@@ -416,6 +469,7 @@ class StudyClient:
                 return
             self._append(records.lost(trial_id, attempt, reason, self._clock()))
 
+    @_step
     def end(
         self,
         trial_id: int,
