@@ -35,6 +35,7 @@ from lit_hpo.spec import StudySpec, check_compatible
 from lit_hpo.state import CLOCK_SKEW, TERMINAL, InvalidRecordError, StudyState, Trial
 
 JOURNAL_NAME = "journal.jsonl"
+PG_MARKER = "journal.pg"  # a study whose journal is on a PostgreSQL server
 DROPPED_RETRIES = 3  # a step the journal's server dropped runs again this often
 Step = TypeVar("Step", bound=Callable[..., Any])
 
@@ -69,9 +70,6 @@ def _step(method: Step) -> Step:
         raise AssertionError("unreachable")
 
     return step  # type: ignore[return-value]
-
-
-PG_MARKER = "journal.pg"  # a study whose journal is on a PostgreSQL server
 
 
 def header_lock(path: Path) -> str:
