@@ -624,8 +624,9 @@ def test_a_fifo_in_a_checkpoints_place_is_skipped_not_waited_on(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"(1, {real!r})",
-        f"UnsafePathError: {ck.checkpoint_path(tmp_path, 0, 2)} is not a regular file, "
-        "not a checkpoint",
+        f"UnsafePathError: {ck.checkpoint_path(tmp_path, 0, 2)} is not a regular file; "
+        "lit_hpo reads checkpoints only from a real file in the study directory. Remove it "
+        "and rerun.",
     ]
 
 

@@ -35,11 +35,12 @@ import errno
 import functools
 import os
 import re
-import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any
+
+from lit_hpo.safefiles import UnsafePathError, open_regular, real_directory
 
 _NAME = re.compile(r"^epoch_(\d+)-attempt_(\d+)\.ckpt$")
 _STAGED = re.compile(r"^\.epoch_.*\.tmp-(\d+)$")  # staging_path's names
@@ -75,8 +76,6 @@ def claim_directory(final: Path) -> None:
     """Make sure ``checkpoints/`` and ``checkpoints/trial_<id>/`` above ``final`` are this
     user's own real directories (created if missing), never links planted to send the
     write elsewhere."""
-    from lit_hpo.safefiles import real_directory
-
     real_directory(final.parent.parent, owned=True)
     real_directory(final.parent, owned=True)
 
@@ -127,8 +126,6 @@ def trial_directory(study_dir: str | os.PathLike[str], trial_id: int) -> Iterato
 def _open_real_directory(path: Path, parent: int | None = None) -> int | None:
     """A descriptor of the directory ``path`` (opened by its name in the directory
     ``parent`` if given), or ``None`` if it is missing; never through a link."""
-    from lit_hpo.safefiles import UnsafePathError
-
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     try:
         return os.open(path.name if parent is not None else path, flags, dir_fd=parent)
@@ -224,20 +221,13 @@ def load(path: str | os.PathLike[str]) -> Any:
 
     Raises:
         UnsafePathError: ``path`` is a link or not a regular file.
+        FileNotFoundError: there is no ``path``.
     """
     import torch
 
-    from lit_hpo.safefiles import UnsafePathError
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise UnsafePathError(f"{path} is a symbolic link, not a checkpoint") from None
-        raise
-    with open(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnsafePathError(f"{path} is not a regular file, not a checkpoint")
+    with open_regular(path, "checkpoints") as file:
+        if file is None:
+            raise FileNotFoundError(f"{path} is missing")
         return torch.load(file, map_location="cpu", weights_only=True)
 
 
@@ -302,8 +292,6 @@ def resume_point(
         FileNotFoundError: when epochs were reported but none of their checkpoints loads
             — the trial must not silently restart from scratch.
     """
-    from lit_hpo.safefiles import UnsafePathError
-
     if not reported:
         return None
     try:
@@ -333,8 +321,6 @@ def prune(study_dir: str | os.PathLike[str], trial_id: int, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoints of a trial, and temp files of
     processes gone (one listing of the directory: this runs after every epoch). A trial
     directory that is a link is left alone: nothing is deleted through it."""
-    from lit_hpo.safefiles import UnsafePathError
-
     directory = trial_checkpoint_dir(study_dir, trial_id)
     try:
         with trial_directory(study_dir, trial_id) as fd:

@@ -18,7 +18,6 @@ import errno
 import gc
 import json
 import os
-import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from lit_hpo.locks import make_lock
-from lit_hpo.safefiles import UnsafePathError
+from lit_hpo.safefiles import open_regular
 
 Record = dict[str, Any]
 
@@ -194,31 +193,10 @@ class Journal:
             line = file.readline() if file is not None else b""
         return line if line.endswith(b"\n") else b""
 
-    @contextmanager
-    def opened(self) -> Iterator[BinaryIO | None]:
+    def opened(self) -> contextlib.AbstractContextManager[BinaryIO | None]:
         """The journal open for reading (``None`` if there is none), never through a
         link planted in its place, nor a FIFO or device (opening one could block)."""
-        try:
-            fd: int | None = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except FileNotFoundError:
-            fd = None
-        except OSError as err:
-            if self.path.is_symlink():
-                raise UnsafePathError(
-                    f"{self.path} is a symbolic link; lit_hpo reads the journal only from "
-                    "a real file in the study directory. Remove the link and rerun."
-                ) from err
-            raise
-        if fd is None:
-            yield None
-            return
-        with os.fdopen(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise UnsafePathError(
-                    f"{self.path} is not a regular file; lit_hpo reads the journal only "
-                    "from a real file in the study directory. Remove it and rerun."
-                )
-            yield file
+        return open_regular(self.path, "the journal")
 
     def locate(self, start: int, index: int) -> tuple[int, int]:
         """The line number and byte offset of the ``index``-th record read from

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 class UnsafePathError(OSError):
@@ -34,6 +37,34 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) ->
         staged.unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def open_regular(path: str | os.PathLike[str], what: str) -> Iterator[BinaryIO | None]:
+    """``path`` open for reading (``None`` if there is none), never through a link
+    planted in its place, nor a FIFO or device (opening one could block; ``what`` names
+    the file in the refusal: "the journal")."""
+    try:
+        fd: int | None = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        fd = None
+    except OSError as err:
+        if Path(path).is_symlink():
+            raise UnsafePathError(
+                f"{path} is a symbolic link; lit_hpo reads {what} only from a real file in "
+                "the study directory. Remove the link and rerun."
+            ) from err
+        raise
+    if fd is None:
+        yield None
+        return
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePathError(
+                f"{path} is not a regular file; lit_hpo reads {what} only from a real file "
+                "in the study directory. Remove it and rerun."
+            )
+        yield file
 
 
 def open_append(path: str | os.PathLike[str], mode: int = 0o644) -> int:

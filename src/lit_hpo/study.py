@@ -51,9 +51,9 @@ def _step(method: Step) -> Step:
     def step(self: StudyClient, *args: Any, **kwargs: Any) -> Any:
         if getattr(self._steps, "depth", 0):
             return method(self, *args, **kwargs)
-        self._steps.depth = 1
+        self._steps.depth, retry = 1, 0
         try:
-            for retry in range(DROPPED_RETRIES + 1):
+            while True:
                 try:
                     return method(self, *args, **kwargs)
                 except JournalDroppedError as err:
@@ -63,11 +63,11 @@ def _step(method: Step) -> Step:
                             f"{err} ({retry + 1} times in a row); rerun the same "
                             "command to continue once the server is back",
                         ) from None
+                    retry += 1
                     print(f"lit_hpo: the server dropped a step: {err}; it recorded nothing "
                           "and runs again", file=sys.stderr, flush=True)  # fmt: skip
         finally:
             self._steps.depth = 0
-        raise AssertionError("unreachable")
 
     return step  # type: ignore[return-value]
 
