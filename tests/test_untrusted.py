@@ -572,6 +572,25 @@ def test_a_planted_checkpoint_directory_link_fails_the_trial_and_writes_nothing(
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_worker_log_planted_as_a_link_or_fifo_is_not_read(tmp_path: Path) -> None:
+    """The `-m` process reads a dead worker's last log line for its message: never
+    through a link, and a FIFO is refused, not waited on (in a subprocess, so that the
+    old behaviour fails by its timeout instead of hanging the suite)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("a line from outside the study\n")
+    (tmp_path / "link.log").symlink_to(secret)
+    os.mkfifo(tmp_path / "fifo.log")
+    code = (
+        "from lit_hpo.launcher import _last_line\n"
+        f"print(_last_line({str(tmp_path / 'link.log')!r}))\n"
+        f"print(_last_line({str(tmp_path / 'fifo.log')!r}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["a worker could not write to the journal"] * 2
+
+
 def _checkpoint(path: Path, epoch: int) -> Path:
     import torch
 

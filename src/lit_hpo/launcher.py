@@ -24,7 +24,7 @@ from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus,
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import may_start_trial
 from lit_hpo.progress import LiveProgress, Progress, make_progress
-from lit_hpo.safefiles import open_to_others
+from lit_hpo.safefiles import open_regular, open_to_others
 from lit_hpo.spec import StudySpec
 from lit_hpo.study import StudyClient
 from lit_hpo.worker import (
@@ -291,10 +291,10 @@ class Supervisor:
 
 def _last_line(path: str | None) -> str:
     """The last line a worker wrote to its log (its reason for stopping)."""
-    try:  # never through a link planted in the study directory
-        with os.fdopen(os.open(path or "", os.O_RDONLY | os.O_NOFOLLOW), "rb") as file:
+    lines: list[str] = []
+    # never through a link planted in the study directory, nor from a FIFO
+    with contextlib.suppress(OSError), open_regular(path or "", "a worker's log") as file:
+        if file is not None:
             file.seek(max(0, os.fstat(file.fileno()).st_size - 4096))
             lines = file.read().decode(errors="replace").strip().splitlines()
-    except OSError:
-        return "a worker could not write to the journal"
     return lines[-1] if lines else "a worker could not write to the journal"
