@@ -591,6 +591,29 @@ def test_a_worker_log_planted_as_a_link_or_fifo_is_not_read(tmp_path: Path) -> N
     assert result.stdout.splitlines() == ["a worker could not write to the journal"] * 2
 
 
+def test_a_fifo_planted_as_a_worker_log_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A worker appends its output to ``workers/worker_<n>.log``: a FIFO there, read by
+    someone or by no one, is refused by name (in a subprocess, so that the old behaviour,
+    an open that waits for a reader, fails by its timeout instead of hanging the suite)."""
+    fifo = tmp_path / "worker_0.log"
+    os.mkfifo(fifo)
+    code = (
+        "import os\n"
+        "from lit_hpo.safefiles import UnsafePathError, open_append\n"
+        "for reader in (False, True):\n"
+        f"    held = os.open({str(fifo)!r}, os.O_RDONLY | os.O_NONBLOCK) if reader else None\n"
+        "    try:\n"
+        f"        open_append({str(fifo)!r})\n"
+        "    except UnsafePathError as err:\n"
+        "        print(err)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    refusal = f"{fifo} is not a regular file; lit_hpo writes only regular files in the study "
+    assert result.stdout.splitlines() == [refusal + "directory. Remove it and rerun."] * 2
+
+
 def _checkpoint(path: Path, epoch: int) -> Path:
     import torch
 

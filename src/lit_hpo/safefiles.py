@@ -10,6 +10,7 @@ appended to, opened with ``O_NOFOLLOW``.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -68,16 +69,27 @@ def open_regular(path: str | os.PathLike[str], what: str) -> Iterator[BinaryIO |
 
 
 def open_append(path: str | os.PathLike[str], mode: int = 0o644) -> int:
-    """A descriptor appending to ``path`` (created if missing), refused if it is a link."""
+    """A descriptor appending to ``path`` (created if missing), refused if it is a link,
+    or a FIFO or device (opening one for writing could block until a reader came)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK
+    special = (f"{path} is not a regular file; lit_hpo writes only regular files in the "
+               "study directory. Remove it and rerun.")  # fmt: skip
     try:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, mode)
+        fd = os.open(path, flags, mode)
     except OSError as err:
         if Path(path).is_symlink():
             raise UnsafePathError(
                 f"{path} is a symbolic link; lit_hpo does not write through links in the "
                 "study directory. Remove it and rerun."
             ) from err
+        if err.errno == errno.ENXIO:  # a FIFO that no one reads
+            raise UnsafePathError(special) from err
         raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePathError(special)
+    os.set_blocking(fd, True)
+    return fd
 
 
 def real_directory(path: str | os.PathLike[str], owned: bool = False) -> Path:
