@@ -89,7 +89,9 @@ def trainer(max_epochs: int, callbacks: list[L.Callback], full: Path | None = No
         from lightning.pytorch.callbacks import ModelCheckpoint
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        checkpoint = ModelCheckpoint(dirpath=full / "checkpoints", save_top_k=0, save_last=True)
+        # No monitor, top 1: a checkpoint after every epoch, the previous one deleted (as
+        # lit_hpo's). Not save_top_k=0 with save_last=True: that saves once, at the end.
+        checkpoint = ModelCheckpoint(dirpath=full / "checkpoints", save_top_k=1)
         return L.Trainer(
             max_epochs=max_epochs, accelerator="cpu", enable_progress_bar=False,
             enable_model_summary=False, logger=TensorBoardLogger(full, name="tensorboard"),
