@@ -121,6 +121,28 @@ def running_trials(study_dir: Path) -> list:
     return load_study(study_dir).state.running()
 
 
+def rank_pids(study: Path) -> set[int]:
+    """Processes that run a rank > 0 of this study's trials: Lightning's ddp launcher
+    re-ran the command line (``hydra.sweep.dir=<study>``, quoted or not) with
+    ``LOCAL_RANK``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if (
+            b"hydra.sweep.dir=" in cmdline
+            and str(study).encode() in cmdline
+            and any(e.startswith(b"LOCAL_RANK=") and e != b"LOCAL_RANK=0" for e in environ)
+        ):
+            found.add(int(entry.name))
+    return found
+
+
 # Real servers (PostgreSQL, SLURM): a test that needs one skips with the way to start it
 # here, and fails in CI, where .ci/run starts both and sets LIT_HPO_REQUIRE_SERVERS=1.
 REQUIRE_SERVERS = os.environ.get("LIT_HPO_REQUIRE_SERVERS") == "1"

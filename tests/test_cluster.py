@@ -14,8 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from lit_hpo.cluster import MAX_NUM_TIMEOUT, executor_parameters, launcher_keys, worker_arguments
-from tests.conftest import ROOT, wait_for
+from lit_hpo import load_study
+from lit_hpo.cluster import (
+    MAX_NUM_TIMEOUT,
+    executor_parameters,
+    launcher_keys,
+    ranks_env_to_drop,
+    worker_arguments,
+)
+from tests.conftest import ROOT, rank_pids, wait_for
 
 SLEEPY = [
     "--config-dir", "benchmarks/conf", "model=sleepy", "data=sleepy", "hpo=overhead",
@@ -54,6 +61,24 @@ def test_a_worker_is_one_task_on_one_node(key: str) -> None:
         ValueError, match=f"hydra.launcher.{key}=2: each lit_hpo worker is one task"
     ):
         executor_parameters({**NODE, key: 2}, "slurm", {key}, 300, 4, "/p")
+
+
+@pytest.mark.parametrize("key", ["gpus_per_node", "gpus_per_task"])
+def test_a_worker_has_the_gpus_of_a_multi_device_trial(key: str) -> None:
+    with pytest.raises(ValueError, match=f"hydra.launcher.{key}=1 but each trial runs "
+                       f"trainer.devices=2 ranks.*use hydra.launcher.{key}=2"):  # fmt: skip
+        executor_parameters({**NODE, key: 1}, "slurm", {key}, 300, 4, "/p", per_trial=2)
+    for gpus in (2, 4, None):  # enough, or none asked for (trials on CPU)
+        executor_parameters({**NODE, key: gpus}, "slurm", {key}, 300, 4, "/p", per_trial=2)
+
+
+def test_lightning_starts_the_ranks_of_a_multi_device_trial_in_a_one_task_job() -> None:
+    """Seeing SLURM_NTASKS, Lightning would expect srun to start the ranks and refuse
+    trainer.devices=2 in a one-task job; single-device trials keep its SLURM handling."""
+    assert ranks_env_to_drop({"SLURM_NTASKS": "1"}, 2) == ["SLURM_NTASKS"]
+    assert ranks_env_to_drop({"SLURM_NTASKS": "1"}, 1) == []
+    assert ranks_env_to_drop({"SLURM_NTASKS": "2"}, 2) == []  # srun's tasks: not ours
+    assert ranks_env_to_drop({}, 2) == []
 
 
 def test_the_keys_set_on_the_command_line_are_found() -> None:
@@ -155,6 +180,31 @@ def test_a_preempted_worker_is_requeued_and_its_trial_resumes_from_its_checkpoin
     assert all(t.status != "running" for t in state.trials)
     if url is not None:
         assert not (study / "journal.jsonl").exists() and (study / "journal.pg").exists()
+
+
+@pytest.mark.slow
+def test_multi_device_trials_run_their_ranks_inside_each_array_task(
+    tmp_path: Path, empty_queue: None
+) -> None:
+    """trainer.devices=2 (ddp, CPU, gloo) under submitit_slurm: each trial's second rank
+    is started by Lightning inside the worker's one-task job, both ranks train, rank 0
+    reports once per epoch, and no rank outlives the job."""
+    study = tmp_path / "study"
+    result = _submit(study, "trainer.strategy=ddp", "trainer.devices=2", "hpo.n_workers=1",
+                     "hpo.max_trials=2", "hpo.max_wallclock_time=null",
+                     "trainer.max_epochs=2", "hydra.launcher.gpus_per_node=2")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    wait_for(_queue_empty, timeout=180)
+    trials = load_study(study).state.trials
+    assert [(t.status, [r.epoch for r in t.reports]) for t in trials] == [
+        ("completed", [1, 2]),
+        ("completed", [1, 2]),
+    ]
+    log = (study / "workers" / "worker_0.log").read_text()
+    assert log.count("Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2") == 2, log
+    assert "CUDA_VISIBLE_DEVICES='0,1'" in log  # SLURM's 2 (fake) GPUs, for its 2 ranks
+    assert "does not match" not in log and "`srun` command is available" not in log
+    assert not rank_pids(study)
 
 
 def test_waiting_on_a_job_slurm_cannot_report_keeps_watching_and_says_why(

@@ -17,30 +17,12 @@ from pathlib import Path
 import pytest
 
 from lit_hpo import load_study
-from tests.conftest import ROOT, SMALL, running_trials, study_env, wait_for
+from tests.conftest import ROOT, SMALL, rank_pids, running_trials, study_env, wait_for
 
 pytestmark = pytest.mark.slow
 
 DDP = ["trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
        "hpo.n_workers=1", "model=mlp"]  # fmt: skip
-
-
-def _rank_pids(study: Path) -> set[int]:
-    """Processes whose command line runs this study's ranks (train.py ... LOCAL_RANK>0)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if f"hydra.sweep.dir={study}".encode() in cmdline and any(
-            e.startswith(b"LOCAL_RANK=") and e != b"LOCAL_RANK=0" for e in environ
-        ):
-            found.add(int(entry.name))
-    return found
 
 
 def test_a_ddp_study_runs_every_trial_on_two_ranks(tmp_path: Path, fashion_root: Path) -> None:
@@ -64,7 +46,7 @@ def test_a_ddp_study_runs_every_trial_on_two_ranks(tmp_path: Path, fashion_root:
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in log or "MEMBER: 2/2" in (
         run.stdout + run.stderr + log
     )
-    assert not _rank_pids(tmp_path)  # no rank outlived its trial
+    assert not rank_pids(tmp_path)  # no rank outlived its trial
 
 
 def test_killing_the_worker_of_a_ddp_trial_ends_its_other_rank(
@@ -79,13 +61,13 @@ def test_killing_the_worker_of_a_ddp_trial_ends_its_other_rank(
         text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        wait_for(lambda: _rank_pids(tmp_path) and any(t.reports for t in running_trials(tmp_path)),
+        wait_for(lambda: rank_pids(tmp_path) and any(t.reports for t in running_trials(tmp_path)),
                  timeout=180)  # fmt: skip
-        ranks = _rank_pids(tmp_path)
+        ranks = rank_pids(tmp_path)
         victim = running_trials(tmp_path)[0]
         os.kill(victim.pid, signal.SIGKILL)  # rank 0, the worker, after its first report
         killed = time.monotonic()
-        wait_for(lambda: not (_rank_pids(tmp_path) & ranks), timeout=30)
+        wait_for(lambda: not (rank_pids(tmp_path) & ranks), timeout=30)
         print(f"rank 1 gone {time.monotonic() - killed:.1f} s after its worker's SIGKILL")
         out, _ = proc.communicate(timeout=300)  # the trial resumes, on two new ranks
     finally:
@@ -99,4 +81,4 @@ def test_killing_the_worker_of_a_ddp_trial_ends_its_other_rank(
     assert f"resumes after epoch {victim.last_epoch}" in "".join(
         p.read_text() for p in (tmp_path / "workers").glob("*.log")
     )
-    assert not _rank_pids(tmp_path)
+    assert not rank_pids(tmp_path)

@@ -10,7 +10,8 @@ or the time limit coming: ``--signal=USR2@signal_delay_s``) submitit requeues th
 task and exits: the running attempt is recorded as ``interrupted`` on its way out, and
 whichever worker is free next resumes the trial from its checkpoint. SIGTERM (a plain
 ``scancel``) records it the same way and ends the task. A dead node is found by the
-lease, from any other worker.
+lease, from any other worker. A trial of ``trainer.devices=N`` runs its N ranks inside
+its worker's task (:func:`ranks_env_to_drop`), on the task's N GPUs.
 
 The ``hydra.launcher`` node is Hydra's submitit plugin's, with the plugin's key mapping
 (:func:`executor_parameters`); lit_hpo only changes three defaults (see there).
@@ -25,13 +26,13 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lit_hpo.compose import format_override
-from lit_hpo.devices import DEFAULT_CPU_WORKERS, visible_gpus, worker_env
+from lit_hpo.devices import DEFAULT_CPU_WORKERS, check_enough_gpus, visible_gpus, worker_env
 from lit_hpo.progress import make_progress
 from lit_hpo.spec import StudySpec
 from lit_hpo.study import StudyClient
@@ -80,17 +81,19 @@ def private_folder(home: Path) -> str:
 
 
 def executor_parameters(node: dict[str, Any], kind: str, given: set[str],
-                        budget_seconds: float | None, n_workers: int,
-                        folder: str) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+                        budget_seconds: float | None, n_workers: int, folder: str,
+                        per_trial: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     """The submitit executor's constructor and ``update_parameters`` arguments for the
-    ``hydra.launcher`` node (pure). ``given``: the node's keys set on the command line.
-    lit_hpo's defaults, where the user did not set the key: ``timeout_min`` from the
-    study's time budget (plus a margin) instead of 60; ``max_num_timeout`` without a
-    practical limit (see :data:`MAX_NUM_TIMEOUT`); ``submitit_folder`` private
-    (:func:`private_folder`). ``array_parallelism`` is at most ``n_workers``.
+    ``hydra.launcher`` node (pure). ``given``: the node's keys set on the command line;
+    ``per_trial``: the devices (ranks) of each trial. lit_hpo's defaults, where the user
+    did not set the key: ``timeout_min`` from the study's time budget (plus a margin)
+    instead of 60; ``max_num_timeout`` without a practical limit (see
+    :data:`MAX_NUM_TIMEOUT`); ``submitit_folder`` private (:func:`private_folder`).
+    ``array_parallelism`` is at most ``n_workers``.
 
     Raises:
-        ValueError: for a worker that is not one task on one node.
+        ValueError: for a worker that is not one task on one node, or whose task has
+            fewer GPUs than a trial's ranks.
     """
     node = {key: value for key, value in node.items() if key != "_target_"}
     for key in ("tasks_per_node", "nodes"):
@@ -99,6 +102,14 @@ def executor_parameters(node: dict[str, Any], kind: str, given: set[str],
                 f"hydra.launcher.{key}={node[key]}: each lit_hpo worker is one task on one "
                 f"node (it runs one trial at a time); use hydra.launcher.{key}=1 and "
                 "hpo.n_workers for more workers"
+            )
+    for key in ("gpus_per_node", "gpus_per_task"):
+        gpus = node.get(key)
+        if isinstance(gpus, int) and not isinstance(gpus, bool) and 0 < gpus < per_trial:
+            raise ValueError(
+                f"hydra.launcher.{key}={gpus} but each trial runs trainer.devices={per_trial} "
+                f"ranks on its worker's GPUs; use hydra.launcher.{key}={per_trial} (or leave "
+                f"{key} unset for trials on CPU, trainer.accelerator=cpu)"
             )
     if "timeout_min" not in given and budget_seconds is not None:
         node["timeout_min"] = math.ceil(budget_seconds / 60) + TIMEOUT_MARGIN_MIN
@@ -113,6 +124,18 @@ def executor_parameters(node: dict[str, Any], kind: str, given: set[str],
     params = {key if key in BASE_KEYS else f"{kind}_{key}": value
               for key, value in node.items() if value is not None}  # fmt: skip
     return init, params
+
+
+def ranks_env_to_drop(environ: Mapping[str, str], per_trial: int) -> list[str]:
+    """The variables a worker unsets so that Lightning starts a trial's ranks itself
+    (pure). A worker is one SLURM task; Lightning, seeing ``SLURM_NTASKS``, would take
+    SLURM for the one that starts the ranks (``srun``, one task per device) and refuse
+    ``trainer.devices`` > 1. Without it, Lightning's ``ddp`` launcher starts them inside
+    the task, as on any machine. Only for multi-device trials in a one-task job: a
+    single-device trial keeps Lightning's SLURM environment, as outside a study."""
+    if per_trial > 1 and environ.get("SLURM_NTASKS") == "1":
+        return ["SLURM_NTASKS"]
+    return []
 
 
 def worker_arguments(argv: Sequence[str], study_dir: Path) -> list[str]:
@@ -223,10 +246,11 @@ def launcher_keys(hydra_overrides: Sequence[str]) -> set[str]:
 
 def submit_study(spec: StudySpec, study_dir: Path, kind: str, node: dict[str, Any],
                  given: set[str], cwd: str, opened: Callable[[], None],
-                 wait: bool) -> None:  # fmt: skip
+                 wait: bool, per_trial: int = 1) -> None:  # fmt: skip
     """Open the study (running trials are left to their leases: the old array's workers
     may still run them), submit its workers as a job array, say how to follow it; with
     ``wait``, show the progress panel until every task has ended, then the summary.
+    ``per_trial``: the devices (ranks) of each trial; each worker's GPUs are that many.
 
     Raises:
         ValueError: a launcher node lit_hpo cannot run, or a study with other settings.
@@ -235,13 +259,15 @@ def submit_study(spec: StudySpec, study_dir: Path, kind: str, node: dict[str, An
 
     n_workers = spec.n_workers or DEFAULT_CPU_WORKERS
     init, params = executor_parameters(node, kind, given, spec.budget.max_wallclock_time,
-                                       n_workers, private_folder(Path.home()))  # fmt: skip
+                                       n_workers, private_folder(Path.home()),
+                                       per_trial)  # fmt: skip
     gpus = visible_gpus(os.environ, torch.cuda.device_count()) if kind == "local" else []
+    check_enough_gpus(gpus, per_trial)
     worker = ClusterWorker(
         script=str(Path(sys.argv[0]).absolute()),
         arguments=tuple(worker_arguments(sys.argv[1:], study_dir)),
         cwd=cwd,
-        env={i: worker_env(i, gpus) for i in range(n_workers)} if gpus else {},
+        env={i: worker_env(i, gpus, per_trial) for i in range(n_workers)} if gpus else {},
     )
     client = StudyClient(study_dir, lock=spec.lock, journal=spec.journal)
     left = client.open(spec, n_workers, lose_running=False)

@@ -24,15 +24,20 @@ def default_n_workers(gpus: list[str], cpu_count: int, per_trial: int = 1) -> in
     Raises:
         ValueError: when a trial needs more GPUs than are visible.
     """
+    check_enough_gpus(gpus, per_trial)
+    if gpus:
+        return len(gpus) // per_trial
+    return max(1, min(DEFAULT_CPU_WORKERS, cpu_count // per_trial))
+
+
+def check_enough_gpus(gpus: list[str], per_trial: int) -> None:
+    """Raise ``ValueError`` when GPUs are visible but fewer than a trial's ``per_trial``."""
     if gpus and per_trial > len(gpus):
         raise ValueError(
             f"a trial needs {per_trial} GPUs (trainer.devices={per_trial}) but only "
             f"{len(gpus)} are visible ({', '.join(gpus)}); lower trainer.devices or make "
             "more GPUs visible (CUDA_VISIBLE_DEVICES)."
         )
-    if gpus:
-        return len(gpus) // per_trial
-    return max(1, min(DEFAULT_CPU_WORKERS, cpu_count // per_trial))
 
 
 def worker_env(worker: int, gpus: list[str], per_trial: int = 1) -> dict[str, str]:

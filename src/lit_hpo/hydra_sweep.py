@@ -17,6 +17,7 @@ import contextlib
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from lit_hpo.cluster import cluster_kind, launcher_keys, submit_study
+from lit_hpo.cluster import cluster_kind, launcher_keys, ranks_env_to_drop, submit_study
 from lit_hpo.compose import TrialComposer, format_override
 from lit_hpo.hydra_job import HydraJob, name_job, run_job
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
@@ -193,15 +194,8 @@ def run_sweep(hydra_context: HydraContext, task_function: TaskFunction, config: 
     compose = trial_composer(hydra_context, config, base, spec)
     if worker is not None:
         return _join(HydraJob.of(hydra_context, task_function, compose), spec, study_dir,
-                     worker)  # fmt: skip
+                     worker, devices_per_trial(config))  # fmt: skip
     if kind is not None:
-        if devices_per_trial(config) > 1:
-            raise StudyConfigError(
-                f"trainer.devices={devices_per_trial(config)} with hydra/launcher="
-                f"submitit_{kind}: multi-device trials run on one machine's workers only "
-                "for now; use trainer.devices=1 (one GPU per worker: "
-                "hydra.launcher.gpus_per_node=1)."
-            )
         return _submit(config, spec, study_dir, kind, wait)
 
     with _one_run(study_dir), sigterm_interrupts():
@@ -226,15 +220,23 @@ def run_options(hpo: dict[str, Any]) -> tuple[int | None, bool]:
     return worker, wait
 
 
-def _join(job: HydraJob, spec: StudySpec, study_dir: Path, worker: int) -> None:
+def _join(job: HydraJob, spec: StudySpec, study_dir: Path, worker: int,
+          per_trial: int) -> None:  # fmt: skip
     """Run this process as worker ``worker`` of the existing study (an array task, or a
-    worker a user starts on another host); no session, no supervisor."""
+    worker a user starts on another host); no session, no supervisor. ``per_trial``: each
+    trial's devices (ranks), which Lightning starts itself (:func:`ranks_env_to_drop`)."""
     try:
         StudyClient(study_dir, lock=spec.lock, journal=spec.journal).join(spec)
     except (ValueError, JournalCorruptError) as err:
         raise StudyConfigError(str(err)) from None
     log = study_dir / "workers" / f"worker_{worker}.log"
     print(f"lit_hpo: worker {worker} joins the study {study_dir} (log: {log})", flush=True)
+    for key in ranks_env_to_drop(os.environ, per_trial):
+        print(f"lit_hpo: {key} unset in this worker: Lightning's ddp launcher starts each "
+              f"trial's {per_trial} ranks inside this one-task job", flush=True)  # fmt: skip
+        del os.environ[key]
+        # Lightning's hint to run under srun, which is what this worker does not want
+        warnings.filterwarnings("ignore", message="The `srun` command is available")
     worker_main(WorkerArgs(str(study_dir), worker, job, log_path=str(log), journal=spec.journal))
 
 
@@ -264,7 +266,8 @@ def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
     with _one_run(study_dir):
         try:
             submit_study(spec, study_dir, kind, node, launcher_keys(config.hydra.overrides.hydra),
-                         str(config.hydra.runtime.cwd), opened, wait)  # fmt: skip
+                         str(config.hydra.runtime.cwd), opened, wait,
+                         devices_per_trial(config))  # fmt: skip
         except (ValueError, JournalCorruptError) as err:
             raise StudyConfigError(str(err)) from None
 
