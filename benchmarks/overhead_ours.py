@@ -162,7 +162,7 @@ def ours_b(args: argparse.Namespace, scheduler: str, run_dir: Path) -> Run:
         f"hpo.n_workers={args.n_workers}",
     ]
     if scheduler == "asha":
-        command += ["hpo.scheduler=asha", "+hpo.grace_period=1", "+hpo.reduction_factor=2"]
+        command += ["hpo.scheduler=asha", "hpo.grace_period=1", "hpo.reduction_factor=2"]
     env = {**os.environ, "BENCH_STAMPS": str(stamps)}
     cpu0, busy0, launch = children_cpu(), busy_seconds(), time.time()
     with open(run_dir / "train.log", "w") as log:
