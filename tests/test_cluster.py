@@ -183,6 +183,30 @@ def test_a_preempted_worker_is_requeued_and_its_trial_resumes_from_its_checkpoin
 
 
 @pytest.mark.slow
+def test_a_worker_at_its_time_limit_is_requeued_and_its_trial_goes_on(
+    tmp_path: Path, empty_queue: None
+) -> None:
+    """SLURM's own timer, not scancel: a 1-minute time limit, USR2 30 s before it (SLURM
+    may send it earlier). One 30-epoch trial outlives a task, so the task is requeued and
+    the trial resumes from its checkpoint, each time; with hpo.max_retries=0, since an
+    interrupt is no fault of the trial and does not use up a retry."""
+    study = tmp_path / "study"
+    result = _submit(study, "hpo.n_workers=1", "hpo.max_trials=1", "hpo.max_retries=0",
+                     "hpo.max_wallclock_time=null", "trainer.max_epochs=30",
+                     "model.epoch_sleep=1.0", "hydra.launcher.timeout_min=1",
+                     "hydra.launcher.signal_delay_s=30")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    wait_for(_queue_empty, timeout=240)
+    (trial,) = load_study(study).state.trials
+    assert trial.status == "completed" and trial.losses >= 1 and trial.retries_used == 0
+    assert [r.epoch for r in trial.reports] == list(range(1, 31))  # none lost or repeated
+    log = (study / "workers" / "worker_0.log").read_text()
+    assert log.count("this job is timed-out") >= trial.losses
+    assert log.count("worker 0: pid ") >= trial.losses + 1  # requeued each time
+    assert f"trial 0 attempt {trial.attempt} resumes after epoch" in log
+
+
+@pytest.mark.slow
 def test_multi_device_trials_run_their_ranks_inside_each_array_task(
     tmp_path: Path, empty_queue: None
 ) -> None:

@@ -194,6 +194,29 @@ def test_max_retries_turns_a_trial_that_keeps_dying_into_failed(tmp_path: Path) 
     assert "used its 2 retries" in (trial.error or "")
 
 
+def test_interrupts_do_not_use_up_max_retries(tmp_path: Path) -> None:
+    """Ctrl-C, SIGTERM, a preemption or a cluster's time limit is no fault of the trial: a
+    long trial interrupted every few hours must not fail for it. Lost workers still count."""
+    client = StudyClient(tmp_path)
+    client.open(spec_from_config({**SEEDS, "max_retries": 1}), n_workers=1)
+    assert client.claim(0) is not None
+    for attempt in range(4):  # more interrupts than retries
+        client.lose(0, attempt, "interrupted")
+        assert client.state.trials[0].status == "pending"
+        assert client.claim(0).attempt == attempt + 1  # type: ignore[union-attr]
+    client.lose(0, 4, "worker_died")  # the one retry
+    assert client.claim(0).attempt == 5  # type: ignore[union-attr]
+    client.lose(0, 5, "lease_expired")
+    trial = StudyClient(tmp_path).refresh().trials[0]  # the same from a fresh replay
+    assert (trial.status, trial.reason, trial.losses, trial.retries_used) == (
+        "failed",
+        "lease_expired",
+        5,
+        1,
+    )
+    assert "used its 1 retries" in (trial.error or "")
+
+
 def test_an_expired_lease_is_detected_at_the_next_claim(tmp_path: Path) -> None:
     clock = Clock()
     client = StudyClient(tmp_path, clock=clock)

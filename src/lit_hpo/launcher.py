@@ -24,6 +24,7 @@ from lit_hpo.devices import default_n_workers, threads_per_worker, visible_gpus,
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import may_start_trial
 from lit_hpo.progress import LiveProgress, Progress, make_progress
+from lit_hpo.records import INTERRUPTED
 from lit_hpo.safefiles import open_regular, open_to_others
 from lit_hpo.spec import StudySpec
 from lit_hpo.study import StudyClient
@@ -286,7 +287,7 @@ class Supervisor:
                 process.join()
             # A full disk or a bad record: the rerun (after the fix) resumes the trial.
             with contextlib.suppress(JournalWriteError, JournalCorruptError):
-                self._bury(process, "interrupted")
+                self._bury(process, INTERRUPTED)
 
 
 def _last_line(path: str | None) -> str:

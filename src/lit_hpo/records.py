@@ -47,6 +47,12 @@ class Action(StrEnum):
     PAUSE = "pause"
 
 
+# A ``lost`` record's reason when the attempt was stopped from outside (Ctrl-C, SIGTERM, a
+# cluster's preemption or time limit, a run killed and rerun): no fault of its trial, so
+# it does not use up ``max_retries`` (a long trial on a cluster is interrupted routinely).
+# The other reasons (``worker_died``, ``lease_expired``) do.
+INTERRUPTED = "interrupted"
+
 TERMINAL = (Status.COMPLETED, Status.STOPPED, Status.FAILED)
 STATUSES = tuple(Status)
 ACTIONS = tuple(Action)

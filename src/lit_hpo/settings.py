@@ -25,7 +25,7 @@ class Settings:
     max_wallclock_time: float | None = 300  # seconds of study time; null for no limit
     max_trials: int | None = None  # stop starting trials after this many; null: no limit
     seed: int = 0  # trial i's configuration is drawn from default_rng([seed, i])
-    max_retries: int = 2  # a trial whose worker is lost resumes this often, then fails
+    max_retries: int = 2  # lost workers a trial survives (interrupts do not count)
     lease_seconds: float = 60  # a running trial silent this long is lost (heartbeat: 1/3)
     lock: str = "flock"  # strict_soft for a study directory on NFS (docs/journal.md)
     space: dict[str, str] = field(default_factory=dict)  # config key -> sweep expression

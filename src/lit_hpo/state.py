@@ -27,6 +27,7 @@ from lit_hpo.records import (
     ACCEPTS,
     ACTIONS,
     FORMAT_VERSION,
+    INTERRUPTED,
     MOVES_TO,
     STATUSES,
     TERMINAL,
@@ -120,6 +121,7 @@ class Trial:
     error: str | None = None
     attempt: int = 0
     losses: int = 0  # attempts lost to a dead worker, an expired lease or an interrupt
+    retries_used: int = 0  # the losses that count against max_retries: not interrupts
     last_seen: float = 0.0  # time of the current attempt's last record
     segments: list[Segment] = field(default_factory=list)
     bracket: int | None = None  # Hyperband's bracket, drawn when the trial was claimed
@@ -263,6 +265,7 @@ class StudyState:
         self._move(trial, MOVES_TO[Op.LOST])
         trial.reason = record.get("reason")
         trial.losses += 1
+        trial.retries_used += trial.reason != INTERRUPTED
         segment = trial.segments[-1]
         segment.end = record["time"] if segment.end is None else segment.end
         segment.outcome = "lost"

@@ -239,7 +239,7 @@ class StudyClient:
             self._append(spec.session(now, n_workers, os.getpid()))
             interrupted = self.state.running()
             for trial in interrupted if lose_running else ():
-                self.lose(trial.trial_id, trial.attempt, "interrupted")
+                self.lose(trial.trial_id, trial.attempt, records.INTERRUPTED)
         return interrupted
 
     def _check_backend(self, create: bool) -> None:
@@ -449,13 +449,14 @@ class StudyClient:
     @_step
     def lose(self, trial_id: int, attempt: int, reason: str) -> None:
         """The attempt's worker is gone: the trial waits to be resumed, or fails once it
-        has been lost more than ``max_retries`` times. No-op for a stale attempt."""
+        has been lost more than ``max_retries`` times (interrupts do not count:
+        :data:`records.INTERRUPTED`). No-op for a stale attempt."""
         with self._locked() as state:
             trial = state.trials[trial_id]
             if not records.may_write(Op.LOST, trial.status, trial.attempt, attempt):
                 return
             retries = int(self.state.session_settings.get("max_retries", DEFAULTS.max_retries))
-            if trial.losses >= retries:
+            if reason != records.INTERRUPTED and trial.retries_used >= retries:
                 self.end(
                     trial_id,
                     Status.FAILED,

@@ -27,7 +27,7 @@ from lit_hpo import checkpoints
 from lit_hpo.context import TrialContext
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.policy import BAD_REPORT, METRIC_NOT_LOGGED, NO_REPORT
-from lit_hpo.records import Action, Status
+from lit_hpo.records import INTERRUPTED, Action, Status
 from lit_hpo.safefiles import open_append, real_directory
 from lit_hpo.settings import DEFAULTS
 from lit_hpo.space import config_text
@@ -189,7 +189,7 @@ def record_interrupted(client: StudyClient, trial_id: int, attempt: int) -> None
     for _ in range(5):
         try:
             with signals_deferred():
-                client.lose(trial_id, attempt, "interrupted")
+                client.lose(trial_id, attempt, INTERRUPTED)
             return
         except (KeyboardInterrupt, SystemExit):  # SIGINT, SIGTERM (Terminated), USR2
             continue
