@@ -123,21 +123,20 @@ def running_trials(study_dir: Path) -> list:
 
 def rank_pids(study: Path) -> set[int]:
     """Processes that run a rank > 0 of this study's trials: Lightning's ddp launcher
-    re-ran the command line (``hydra.sweep.dir=<study>``, quoted or not) with
-    ``LOCAL_RANK``."""
+    re-ran the command line (``hydra.sweep.dir=<study>``, quoted or not: a cluster
+    worker's arguments quote it) with ``LOCAL_RANK``."""
+    sweep_dir = {f"hydra.sweep.dir={s}".encode() for s in (study, f"'{study}'")}
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             environ = (entry / "environ").read_bytes().split(b"\0")
-            cmdline = (entry / "cmdline").read_bytes()
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if (
-            b"hydra.sweep.dir=" in cmdline
-            and str(study).encode() in cmdline
-            and any(e.startswith(b"LOCAL_RANK=") and e != b"LOCAL_RANK=0" for e in environ)
+        if sweep_dir.intersection(arguments) and any(
+            e.startswith(b"LOCAL_RANK=") and e != b"LOCAL_RANK=0" for e in environ
         ):
             found.add(int(entry.name))
     return found
