@@ -93,6 +93,20 @@ CRAFTED = [
      lambda s: [_true_claim(s),
                 {"op": "end", "trial": _trials(s), "status": "hacked", "time": time.time()}],
      r"status is 'hacked'"),
+    ("non-text-error-breaks-status",
+     lambda s: [_true_claim(s), {"op": "end", "trial": _trials(s), "status": "failed",
+                "reason": "error", "error": 5, "time": time.time()}],
+     r"'error' is 5, not text"),
+    ("non-text-reason-skips-the-retry-count",
+     lambda s: [_true_claim(s), {**_lost(_trials(s)), "reason": ["interrupted"]}],
+     r"'reason' is \['interrupted'\], not text"),
+    ("non-text-report-reason",
+     lambda s: [_true_claim(s), {"op": "report", "trial": _trials(s), "epoch": 1,
+                "value": 0.5, "decision": "stop", "reason": {"a": 1}, "time": time.time()}],
+     r"'reason' is \{'a': 1\}, not text"),
+    ("non-number-pid",
+     lambda s: [{**_true_claim(s), "pid": "1; rm -rf ~"}],
+     r"'pid' is '1; rm -rf ~', not an integer >= 1"),
 ]  # fmt: skip
 
 

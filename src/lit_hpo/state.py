@@ -40,6 +40,7 @@ from lit_hpo.space import Domain, space_from_json
 __all__ = ["FORMAT_VERSION", "STATUSES", "TERMINAL", "InvalidRecordError", "StudyState", "Trial"]
 _DECISIONS = frozenset(ACTIONS)
 _NUMBERS = (int, float)
+_TEXT = (str, type(None))
 RESERVED_PREFIXES = ("hpo.", "hydra.")  # config keys that can never be search dimensions
 UNOBSERVED = ("random", "grid")  # searchers whose configs do not depend on results
 BY = ("point", "random", "grid", "model")  # what proposed a claim's config
@@ -59,6 +60,20 @@ def _int(record: Record, key: str, low: int = 0) -> int:
     if type(value) is not int or value < low:
         raise InvalidRecordError(f"its {key!r} is {value!r}, not an integer >= {low}")
     return value
+
+
+def _text(record: Record, *keys: str) -> None:
+    """Optional text fields (a reason, an error's tail): shown, exported and compared, so
+    a number or a list where lit_hpo writes text would break a reader later, not here."""
+    for key in keys:
+        value = record.get(key)
+        if value is not None and type(value) is not str:
+            raise InvalidRecordError(f"its {key!r} is {value!r}, not text")
+
+
+def _pid(record: Record) -> None:
+    if record.get("pid") is not None:
+        _int(record, "pid", 1)
 
 
 def _host(record: Record) -> None:
@@ -375,6 +390,7 @@ class StudyState:
                 "(a duplicated or reordered claim line?)"
             )
         _int(record, "worker")
+        _pid(record)
         _host(record)
         _time(record, self.not_after)
         if "bracket" in record:
@@ -404,6 +420,7 @@ class StudyState:
     def _check_resume(self, record: Record) -> None:
         self._trial(record)
         _int(record, "worker")
+        _pid(record)
         _host(record)
         if "from_epoch" in record:
             _int(record, "from_epoch")
@@ -411,8 +428,13 @@ class StudyState:
     def _check_running(self, record: Record) -> None:
         self._trial(record)
 
+    def _check_leaving(self, record: Record) -> None:  # a pause or a loss
+        self._trial(record)
+        _text(record, "reason")
+
     def _check_end(self, record: Record) -> None:
         self._trial(record)
+        _text(record, "reason", "error")
         if record.get("status") not in TERMINAL:
             raise InvalidRecordError(
                 f"its status is {record.get('status')!r}, not one of {', '.join(TERMINAL)}"
@@ -437,6 +459,8 @@ class StudyState:
                 and attempt == trial.attempt
                 and (value is None or (type(value) in _NUMBERS and -math.inf < value < math.inf))
                 and record.get("decision") in _DECISIONS
+                and type(record.get("reason", "")) in _TEXT
+                and type(record.get("raw", "")) in _TEXT
             ):
                 return
         self._check_report_in_detail(record)
@@ -456,6 +480,7 @@ class StudyState:
             raise InvalidRecordError(
                 f"its decision is {record.get('decision')!r}, not one of {', '.join(ACTIONS)}"
             )
+        _text(record, "reason", "raw")
 
     def _apply_report(self, record: Record) -> None:
         trial = self.trials[record["trial"]]
@@ -561,8 +586,8 @@ _CHECKS = {
     Op.CLAIM: StudyState._check_claim,
     Op.RESUME: StudyState._check_resume,
     Op.HEARTBEAT: StudyState._check_running,
-    Op.PAUSE: StudyState._check_running,
-    Op.LOST: StudyState._check_running,
+    Op.PAUSE: StudyState._check_leaving,
+    Op.LOST: StudyState._check_leaving,
     Op.END: StudyState._check_end,
     Op.REPORT: StudyState._check_report,
 }
