@@ -5,6 +5,7 @@ or hung lock holder, a server restart)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -323,6 +324,50 @@ def test_one_study_never_mixes_journal_kinds(tmp_path: Path, pg_url: str) -> Non
     assert not (server_study / "journal.jsonl").exists()
     with pytest.raises(ValueError, match=r"on a PostgreSQL server .*add hpo.journal"):
         StudyClient(server_study).open(spec, 1)
+
+
+def test_a_directory_continues_only_the_server_study_it_belongs_to(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """One database, two machines with the same study path (a laptop and a cluster):
+    the second is refused instead of mixed in; a directory never continues another
+    database's study; a marker from before the creation time was recorded still works."""
+    import psycopg
+
+    spec = spec_from_config({**SEEDS, "journal": pg_url})
+    study, marker = tmp_path / "study", tmp_path / "study" / "journal.pg"
+    StudyClient(study, journal=pg_url).open(spec, 1)
+    first = marker.read_text()
+    assert first.startswith(pg_url) and "\ncreated " in first
+    StudyClient(study, journal=pg_url).open(spec, 1)  # a rerun continues it
+    StudyClient(study, journal=pg_url).join(spec)  # and a worker joins it
+
+    shutil.rmtree(study)  # the other machine: same path, a fresh directory
+    for step in (lambda c: c.open(spec, 1), lambda c: c.join(spec)):
+        with pytest.raises(ValueError, match=r"already holds a study for .*has no journal\.pg"):
+            step(StudyClient(study, journal=pg_url))
+    assert not marker.exists()
+    sessions = len(StudyClient(study, journal=pg_url).refresh().sessions)
+
+    marker.write_text(first.splitlines()[0] + "\n")  # restored as the message says (the URL)
+    StudyClient(study, journal=pg_url).open(spec, 1)
+    assert marker.read_text() == first  # the creation time is recorded again
+    assert len(StudyClient(study, journal=pg_url).refresh().sessions) == sessions + 1
+
+    other = tmp_path / "other"
+    StudyClient(other, journal=pg_url).open(spec, 1)
+    foreign = (other / "journal.pg").read_text()
+    marker.write_text(foreign)  # the marker of another study (created at another time)
+    with pytest.raises(ValueError, match=r"names a study created .*holds another one"):
+        StudyClient(study, journal=pg_url).open(spec, 1)
+    marker.write_text(first)
+
+    with psycopg.connect(pg_url, autocommit=True) as connection:  # "another database"
+        connection.execute("DELETE FROM lit_hpo_journal WHERE study = %s", (str(other),))
+    with pytest.raises(ValueError, match=r"names a study created .*holds no study for"):
+        StudyClient(other, journal=pg_url).open(spec, 1)
+    assert (other / "journal.pg").read_text() == foreign  # nothing written
+    assert StudyClient(other, journal=pg_url).refresh().header is None
 
 
 def test_lit_hpo_verify_and_export_read_the_server(tmp_path: Path, pg_url: str) -> None:

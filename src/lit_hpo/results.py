@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lit_hpo.pg_journal import check_url
+from lit_hpo.pg_marker import PG_MARKER
 from lit_hpo.space import short_names
 from lit_hpo.state import StudyState, Trial
-from lit_hpo.study import JOURNAL_NAME, PG_MARKER, StudyClient
+from lit_hpo.study import JOURNAL_NAME, StudyClient
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 from lit_hpo import records
 from lit_hpo.context import TrialContext, current_client
 from lit_hpo.journal import Journal, JournalCorruptError, JournalDroppedError, Record
-from lit_hpo.pg_journal import PgJournal
+from lit_hpo.pg_journal import PgJournal, redact
+from lit_hpo.pg_marker import PG_MARKER, marker_bytes, mismatch, read_marker
 from lit_hpo.policy import decide, may_start_trial
 from lit_hpo.records import Action, Op, Status
 from lit_hpo.safefiles import write_bytes
@@ -35,7 +36,6 @@ from lit_hpo.spec import StudySpec, check_compatible
 from lit_hpo.state import CLOCK_SKEW, TERMINAL, InvalidRecordError, StudyState, Trial
 
 JOURNAL_NAME = "journal.jsonl"
-PG_MARKER = "journal.pg"  # a study whose journal is on a PostgreSQL server
 DROPPED_RETRIES = 3  # a step the journal's server dropped runs again this often
 Step = TypeVar("Step", bound=Callable[..., Any])
 
@@ -229,23 +229,27 @@ class StudyClient:
             ValueError: when the journal was written for different settings.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._check_backend(create=True)
+        self._check_backend()
         with self._locked():
             now = self._clock()
+            self._check_marker(self.state.header)
             if self.state.header is None:
+                self._mark(None)  # on a server: the directory is marked before the header
                 self._append(spec.header(now))
             else:
                 check_compatible(self.state.header, spec, str(self.directory))
+            self._mark(self.state.header["time"])
             self._append(spec.session(now, n_workers, os.getpid()))
             interrupted = self.state.running()
             for trial in interrupted if lose_running else ():
                 self.lose(trial.trial_id, trial.attempt, records.INTERRUPTED)
         return interrupted
 
-    def _check_backend(self, create: bool) -> None:
+    def _check_backend(self) -> None:
         """Refuse to mix journal kinds for one study: a study directory whose journal is
-        on a server holds a ``journal.pg`` marker (the URL, never a password; only ever
-        read to refuse, never to connect), one with a file journal its journal.jsonl.
+        on a server holds a ``journal.pg`` marker (the URL, never a password, and the
+        study's creation time; only ever read to refuse, never to connect: see
+        :mod:`lit_hpo.pg_marker`), one with a file journal its journal.jsonl.
 
         Raises:
             ValueError: naming where this study's journal is and the fix.
@@ -257,13 +261,26 @@ class StudyClient:
                     f"the study in {self.directory} keeps its journal in {file}; drop "
                     "hpo.journal to continue it, or choose a new hydra.sweep.dir"
                 )
-            if create and not marker.exists():
-                write_bytes(marker, (self.journal.name + "\n").encode())
         elif marker.exists():
             raise ValueError(
                 f"the study in {self.directory} keeps its journal on a PostgreSQL server "
                 f"({marker} names it): add hpo.journal=<that URL> to continue it"
             )
+
+    def _check_marker(self, header: Record | None) -> None:
+        """On a server: refuse a study that is not the one this directory's marker names
+        (another machine's study with the same path, or another database's)."""
+        if isinstance(self.journal, PgJournal):
+            marked, created = read_marker(self.directory / PG_MARKER)
+            problem = mismatch(self.directory, redact(self.journal.url), marked, created,
+                               None if header is None else header["time"])  # fmt: skip
+            if problem:
+                raise ValueError(problem)
+
+    def _mark(self, created: float | None) -> None:
+        if isinstance(self.journal, PgJournal):
+            data = marker_bytes(self.journal.name, created)
+            write_bytes(self.directory / PG_MARKER, data)
 
     def join(self, spec: StudySpec) -> None:
         """Check, writing nothing, that this study exists and has ``spec``'s settings: a
@@ -272,13 +289,14 @@ class StudyClient:
         Raises:
             ValueError: no study here yet, or one with other settings.
         """
-        self._check_backend(create=False)
+        self._check_backend()
         header = self.refresh().header
         if header is None:
             raise ValueError(
                 f"there is no study in {self.directory} to join yet: start it first with "
                 "the same command without hpo.worker (it prints the study directory)"
             )
+        self._check_marker(header)
         check_compatible(header, spec, str(self.directory))
 
     def _expire_leases(self, now: float) -> None:

@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
+from lit_hpo.pg_marker import PG_MARKER
 from lit_hpo.policy import SAME_ERROR, last_line
 from lit_hpo.results import Study, load_study, utilization
 from lit_hpo.state import Trial
-from lit_hpo.study import JOURNAL_NAME, PG_MARKER
+from lit_hpo.study import JOURNAL_NAME
 
 
 def summarize(study_dir: Path, journal: str | None = None) -> Study | None:
