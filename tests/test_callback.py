@@ -91,6 +91,28 @@ def test_monitor_must_match_the_study_metric(study: StudyClient, tmp_path: Path)
         trainer.fit(ScriptedModel([0.1] * 10))
 
 
+def test_mode_must_match_the_study_mode(study: StudyClient, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"HPOCallback\(mode='maximize'\): use mode='min'"):
+        HPOCallback(mode="maximize")
+    trial = study.claim(0)
+    assert trial is not None
+    trainer = scripted_trainer(tmp_path)
+    trainer.callbacks = [HPOCallback(monitor="validation_error", mode="max")]  # type: ignore[misc]
+    with (
+        trial_context(TrialContext(str(study.directory), trial.trial_id)),
+        pytest.raises(
+            ValueError, match=r"mode='max'\) but the study's .* is minimized.*hpo.mode=max"
+        ),
+    ):
+        trainer.fit(ScriptedModel([0.1] * 10))
+    assert study.refresh().trials[trial.trial_id].reports == []  # nothing reported
+    trainer = scripted_trainer(tmp_path / "agreeing", max_epochs=2)
+    trainer.callbacks = [HPOCallback(mode="min")]  # type: ignore[misc]
+    with trial_context(TrialContext(str(study.directory), trial.trial_id)):
+        trainer.fit(ScriptedModel([0.1] * 10))
+    assert [r.epoch for r in study.refresh().trials[trial.trial_id].reports] == [1, 2]
+
+
 def test_ddp_ranks_stop_together(study: StudyClient, tmp_path: Path) -> None:
     """Two CPU processes (DDP over gloo, forked): rank 0 reports once per epoch; both ranks
     stop at 2. (Under ddp_spawn, about 1 run in 10 here ended with rank 1 aborting in

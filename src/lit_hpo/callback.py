@@ -46,10 +46,20 @@ class HPOCallback(Callback):
     Args:
         monitor: the metric to report; default: the study's ``hpo.metric``. If given, it
             must equal the study's metric.
+        mode: ``"min"`` or ``"max"``, as in Lightning's ``EarlyStopping`` and
+            ``ModelCheckpoint``; default: the study's ``hpo.mode``. If given, it must
+            equal the study's mode (a script written for ``val_acc``, ``mode="max"``
+            fails at once in a study that minimizes, instead of keeping the worst trials).
+
+    Raises:
+        ValueError: ``mode`` is neither ``"min"`` nor ``"max"`` (at construction); in a
+            study, ``monitor`` or ``mode`` differs from the study's (at ``setup``).
     """
 
-    def __init__(self, monitor: str | None = None) -> None:
-        self.monitor = monitor
+    def __init__(self, monitor: str | None = None, mode: str | None = None) -> None:
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"HPOCallback(mode={mode!r}): use mode='min' or mode='max'")
+        self.monitor, self.mode = monitor, mode
         self._trial: context.TrialContext | None = None
         self._client: StudyClient | None = None
         self._metric: str | None = None
@@ -68,6 +78,12 @@ class HPOCallback(Callback):
             raise ValueError(
                 f"HPOCallback(monitor={self.monitor!r}) but the study optimizes {metric!r}; "
                 f"drop monitor= or set hpo.metric={self.monitor}."
+            )
+        if self.mode is not None and self.mode != self._client.header["mode"]:
+            raise ValueError(
+                f"HPOCallback(mode={self.mode!r}) but the study's {metric!r} is "
+                f"{'minimized' if self.mode == 'max' else 'maximized'}; drop mode= or set "
+                f"hpo.mode={self.mode}."
             )
         self._metric = metric
 
