@@ -130,14 +130,14 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _refuse_if_running(path: Path, force: bool) -> None:
-    from lit_hpo.repair import live_pids
+    import socket
+    import time
 
-    alive = live_pids(path)
-    if alive and not force:
-        raise RuntimeError(
-            f"processes of this study are still running (pids {alive}); stop them first, "
-            "or pass --force if they belong to something else"
-        )
+    from lit_hpo.repair import activity, still_running
+
+    why = still_running(activity(path, socket.gethostname(), time.time()))
+    if why and not force:
+        raise RuntimeError(f"{why}; or pass --force if they belong to something else")
 
 
 def _repair(args: argparse.Namespace) -> int:

@@ -77,17 +77,63 @@ def _check_config(state: StudyState, record: dict[str, Any], search: Search | No
         )
 
 
-def live_pids(path: Path) -> list[int]:
-    """Processes the journal names (sessions, workers) that are still alive here."""
-    pids = set()
-    for line in Journal(path).complete_lines().splitlines():  # never through a link
+@dataclass(frozen=True)
+class Activity:
+    """Who the journal says may still be writing it (see :func:`still_running`)."""
+
+    alive: list[int]  # pids named by records of this host (or of no host) that are alive
+    hosts: list[str]  # other hosts named by workers' records: their pids mean nothing here
+    quiet: float | None  # seconds since the newest record's time (None: no dated record)
+    lease: float  # the last session's hpo.lease_seconds
+
+
+def activity(path: Path, here: str, now: float) -> Activity:
+    """Read (never through a link) which processes the journal names, and on which hosts.
+    A worker's record names its host; records without one (sessions, older journals) are
+    this host's, as before hosts were recorded."""
+    pids, hosts, newest, lease = set(), set(), None, 60.0
+    for line in Journal(path).complete_lines().splitlines():
         try:
             record = orjson.loads(line)
         except (ValueError, RecursionError):
             continue
-        if isinstance(record, dict) and type(record.get("pid")) is int:  # not a bool
-            pids.add(record["pid"])
-    return [pid for pid in sorted(pids) if pid_alive(pid)]
+        if not isinstance(record, dict):
+            continue
+        host, when = record.get("host"), record.get("time")
+        if type(record.get("pid")) is int:  # not a bool
+            if host is None or host == here:
+                pids.add(record["pid"])
+            elif isinstance(host, str):
+                hosts.add(host)
+        if type(when) in (int, float) and (newest is None or when > newest):
+            newest = when
+        seconds = record.get("lease_seconds")
+        if record.get("op") == "session" and type(seconds) in (int, float) and seconds > 0:
+            lease = float(seconds)
+    quiet = None if newest is None else now - newest
+    return Activity(sorted(p for p in pids if pid_alive(p)), sorted(hosts), quiet, lease)
+
+
+def still_running(found: Activity) -> str | None:
+    """Why the study may still be running (``None``: it is not). This host's processes
+    are checked by pid; another host's workers only by the journal going quiet for a
+    lease (a running trial's worker writes a heartbeat every third of it; an idle worker
+    writes nothing, which is why the docs say to stop the study first)."""
+    if found.alive:
+        return (
+            f"processes of this study are still running here (pids {found.alive}): stop them first"
+        )
+    if found.hosts and (found.quiet is None or found.quiet < found.lease):
+        age = (
+            "has no dated record" if found.quiet is None else f"was written {found.quiet:.0f} s ago"
+        )
+        return (
+            f"workers of this study ran on other hosts ({', '.join(found.hosts[:5])}), where "
+            f"this host cannot see their processes, and the journal {age} (less than the "
+            f"{found.lease:.0f}-s lease): they may still be running; stop them, or wait "
+            "until the journal has been quiet for the lease"
+        )
+    return None
 
 
 def repair(path: Path) -> tuple[Path, Path, int]:
@@ -120,8 +166,7 @@ def repair(path: Path) -> tuple[Path, Path, int]:
             )
         lines = data.split(b"\n")
         bad = {p.line for p in problems}
-        backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        _write_new(backup, (_BOM if bom else b"") + data, mode)
+        backup = _backup(path, (_BOM if bom else b"") + data, mode)
         keep = [line for n, line in enumerate(lines[:-1], start=1) if n not in bad]
         moved = [line for n, line in enumerate(lines[:-1], start=1) if n in bad]
         if torn:
@@ -140,6 +185,20 @@ _BOM = b"\xef\xbb\xbf"
 
 class RepairRefusedError(RuntimeError):
     """repair would have to follow a link or move the header; it changes nothing."""
+
+
+def _backup(path: Path, data: bytes, mode: int) -> Path:
+    """A new ``<journal>.bak-<time>`` holding ``data`` (``-2``, ``-3``... when a repair in
+    the same second made one already; an existing file is never overwritten)."""
+    stem = f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(1, 1000):
+        backup = path.with_name(stem if n == 1 else f"{stem}-{n}")
+        try:
+            _write_new(backup, data, mode)
+        except FileExistsError:
+            continue
+        return backup
+    raise RepairRefusedError(f"{path.parent} already holds 999 backups named {stem}*")
 
 
 def _write_new(path: Path, data: bytes, mode: int, replace: Path | None = None) -> None:
