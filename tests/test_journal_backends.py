@@ -360,6 +360,11 @@ def test_a_directory_continues_only_the_server_study_it_belongs_to(
     marker.write_text(foreign)  # the marker of another study (created at another time)
     with pytest.raises(ValueError, match=r"names a study created .*holds another one"):
         StudyClient(study, journal=pg_url).open(spec, 1)
+    marker.unlink()
+    marker.symlink_to(other / "journal.pg")  # planted: never read (nor written) through
+    with pytest.raises(OSError, match=r"journal\.pg is a symbolic link"):
+        StudyClient(study, journal=pg_url).open(spec, 1)
+    marker.unlink()
     marker.write_text(first)
 
     with psycopg.connect(pg_url, autocommit=True) as connection:  # "another database"
