@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from lit_hpo.cli import main
+from lit_hpo.space import config_text
+from lit_hpo.spec import spec_from_config
+from lit_hpo.study import StudyClient
+from tests.conftest import SEEDS
 
 
 @pytest.fixture
@@ -24,6 +30,26 @@ def test_status_prints_the_seeds_table(study_dir: Path, capsys: pytest.CaptureFi
     assert header[:4] == ["trial_id", "status", "learning_rate", "batch_size"]
     assert "0 trials running, 11 finished (5 until the end, 6 stopped, 0 failed)" in out
     assert out.rstrip().endswith("validation_error: best 0.1707 for trial-id 8")
+
+
+@pytest.mark.parametrize("age", [0.0, 50.0], ids=["heard-from", "silent"])
+def test_status_of_a_running_study_names_its_workers_and_a_silent_one(
+    tmp_path: Path, age: float, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = StudyClient(tmp_path, clock=lambda: time.time() - age)  # its last record: age s ago
+    client.open(spec_from_config({**SEEDS, "lease_seconds": 60.0}), n_workers=2)
+    claim = client.claim(1)
+    assert claim is not None
+    client.report(claim.trial.trial_id, 1, 0.5)
+    assert main(["status", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    running = (f"worker 1: trial 0 ({config_text(claim.trial.config)}), epoch 1, "
+               "validation_error 0.5000")  # fmt: skip
+    assert lines[-2] == "worker 0: idle"
+    silent = r"; silent for 5\d s \(lease 60 s\)" if age else ""  # 50 s and the test's own
+    assert re.fullmatch(re.escape(running) + silent, lines[-1]), lines[-1]
+    assert re.fullmatch(r"\d+s of 300s: 1 running, .*best validation_error 0.5000 \(trial 0\)",
+                        lines[-3])  # fmt: skip
 
 
 def test_best_prints_overrides_that_train_py_accepts(

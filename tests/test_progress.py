@@ -43,6 +43,26 @@ def test_status_and_worker_lines() -> None:
     ]
 
 
+def test_worker_lines_name_hosts_on_a_cluster_and_a_silent_trial() -> None:
+    config = {"model.learning_rate": 0.1, "data.batch_size": 128}
+    state = state_of(
+        records.header(space=SEEDS_SPACE),
+        records.session(n_workers=2, lease_seconds=60.0),
+        {**records.claim(0, worker=0, time=1.0, config=config), "host": "node-a"},
+        {**records.claim(1, worker=1, time=2.0, config=config), "host": "node-b"},
+        records.report(0, 1, 0.5, time=30.0),
+    )
+    assert worker_lines(state, now=40.0) == [  # no trial has missed two heartbeats yet
+        "worker 0 on node-a: trial 0 (learning_rate=0.1, batch_size=128), epoch 1, "
+        "validation_error 0.5000",
+        "worker 1 on node-b: trial 1 (learning_rate=0.1, batch_size=128), first epoch",
+    ]
+    assert worker_lines(state, now=60.0)[1].endswith("first epoch; silent for 58 s (lease 60 s)")
+    assert "silent" not in worker_lines(state, now=60.0)[0]
+    assert worker_lines(_running_state(), now=10**6)[1].startswith("worker 1: trial 0")  # one
+    # host, no lease recorded: as before
+
+
 def test_plain_progress_prints_each_event_once_and_a_periodic_status() -> None:
     lines: list[str] = []
     progress = Progress(emit=lines.append, every=30.0)

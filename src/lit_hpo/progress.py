@@ -44,25 +44,34 @@ def status_line(state: StudyState, now: float) -> str:
     return text
 
 
-def worker_lines(state: StudyState) -> list[str]:
-    """One line per worker: the trial it runs, its epoch and last value."""
+def worker_lines(state: StudyState, now: float | None = None) -> list[str]:
+    """One line per worker: the trial it runs, its epoch and last value; its host when
+    the running trials span several hosts (a cluster); and, given ``now``, how long a
+    trial has been silent once it has missed two heartbeats (every third of the lease):
+    a worker that may be gone, before its lease expires."""
     header = state.header or {}
     metric = header.get("metric", "metric")
     workers = int(state.sessions[-1][2]) if state.sessions else 0
     running = {trial.worker: trial for trial in state.running()}
+    hosts = len({trial.host for trial in running.values()}) > 1
+    lease = state.session_settings.get("lease_seconds")
     lines = []
     for worker in range(workers):
         trial = running.get(worker)
         if trial is None:
             lines.append(f"worker {worker}: idle")
             continue
-        text = f"worker {worker}: trial {trial.trial_id} ({config_text(trial.config)})"
+        where = f" on {trial.host}" if hosts and trial.host else ""
+        text = f"worker {worker}{where}: trial {trial.trial_id} ({config_text(trial.config)})"
         if trial.reports:
             last = trial.reports[-1]
             value = "nan" if last.value is None else f"{last.value:.4f}"
             text += f", epoch {last.epoch}, {metric} {value}"
         else:
             text += ", first epoch"
+        silent = None if now is None or not lease else now - trial.last_seen
+        if silent is not None and silent > 2 * lease / 3:
+            text += f"; silent for {silent:.0f} s (lease {lease:g} s)"
         lines.append(text)
     return lines
 
@@ -110,7 +119,7 @@ class Progress:
         if force_status or self._last_status is None or now - self._last_status >= self.every:
             self._last_status = now
             self.emit(f"{stamp} {status_line(state, now)}")
-            for line in worker_lines(state):
+            for line in worker_lines(state, now):
                 self.emit(f"{' ' * len(stamp)}   {line}")
 
     def close(self) -> None:
@@ -139,7 +148,7 @@ class LiveProgress:
         stamp = f"[{state.active_seconds(now):7.1f}s]"
         for line in self._events.new(state):
             self.emit(f"{stamp} {line}")
-        body = Text("\n".join([status_line(state, now), *worker_lines(state)]))
+        body = Text("\n".join([status_line(state, now), *worker_lines(state, now)]))
         self._live.update(Panel(body, title="lit_hpo study", expand=False))
 
     def close(self) -> None:
