@@ -14,15 +14,13 @@ from lit_hpo.results import Study, load_study
 
 
 def _status(args: argparse.Namespace) -> int:
-    from lit_hpo.progress import status_line, worker_lines
+    from lit_hpo.progress import worker_lines
 
     study = load_study(args.directory, args.journal)
     while True:
         text = f"{study.status_table()}\n{study.best_line()}"
         if study.state.running():  # who runs what now, and whether a worker went silent
-            now = time.time()
-            text += "".join(f"\n{line}" for line in [status_line(study.state, now),
-                                                      *worker_lines(study.state, now)])  # fmt: skip
+            text += "".join(f"\n{line}" for line in worker_lines(study.state, time.time()))
         if not args.watch:
             print(text)
             return 0
