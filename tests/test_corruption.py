@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -88,24 +89,30 @@ def test_repair_refuses_while_the_study_runs(
     assert "still running" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("record", ["claim", "session"])
 @pytest.mark.parametrize("age, refused", [(5.0, True), (3600.0, False)], ids=["live", "quiet"])
-def test_repair_and_unlock_wait_for_workers_on_other_hosts(
-    study: Path, age: float, refused: bool, capsys: pytest.CaptureFixture[str]
+def test_repair_and_unlock_wait_for_processes_on_other_hosts(
+    study: Path, record: str, age: float, refused: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A worker on another host: its pid means nothing here (this test's own pid, alive
-    here, is not taken for it), so only the journal going quiet for a lease tells that
-    it stopped."""
+    """A worker (claim) or a run (session) on another host: its pid means nothing here
+    (this test's own pid, alive here, is not taken for it), so only the journal going
+    quiet for a lease tells that it stopped."""
     import os
 
-    trial = len(load_study(study).state.trials)
-    claim = records.claim(trial, time=time.time() - age, config=StudyClient(study).config_of(trial))
+    when, trial = time.time() - age, len(load_study(study).state.trials)
+    written = (
+        records.claim(trial, time=when, config=StudyClient(study).config_of(trial))
+        if record == "claim"
+        else records.session(when, lease_seconds=60.0)
+    )
     with open(study / "journal.jsonl", "a") as file:
-        file.write(json.dumps({**claim, "pid": os.getpid(), "host": "node-b"}) + "\n")
+        file.write(json.dumps({**written, "pid": os.getpid(), "host": "node-b"}) + "\n")
     before = (study / "journal.jsonl").read_bytes()
     for command in ("repair", "unlock"):
         assert main([command, str(study)]) == (2 if refused else 0)
         err = capsys.readouterr().err
-        assert ("other hosts (node-b)" in err and "written 5 s ago" in err) == refused, err
+        said = "other hosts (node-b)" in err and re.search(r"written \d s ago", err) is not None
+        assert said == refused, err
     assert (study / "journal.jsonl").read_bytes() == before  # nothing to move either way
     assert main(["repair", str(study), "--force"]) == 0
     backups = sorted(study.glob("journal.jsonl.bak-*"))  # a second one within a second too

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -249,3 +251,5 @@ def test_a_rerun_resumes_what_the_killed_run_left_running(tmp_path: Path) -> Non
     again = rerun.claim(0)
     assert again is not None and (again.trial_id, again.attempt, again.from_epoch) == (0, 1, 1)
     assert rerun.claim(0).trial_id == 1  # type: ignore[union-attr]  # ids continue
+    sessions = [r for r in rerun.journal.read()[0] if r["op"] == "session"]
+    assert [(r["pid"], r["host"]) for r in sessions] == [(os.getpid(), socket.gethostname())] * 2

@@ -108,6 +108,7 @@ class SessionRecord(TypedDict):
     max_retries: int
     lease_seconds: float
     pid: int
+    host: NotRequired[str]  # where the run started (its pid means something only there)
 
 
 class ClaimRecord(TypedDict):
@@ -184,9 +185,13 @@ ERROR_LIMIT = 4000
 
 
 def session(time: float, n_workers: int, budget: dict[str, Any], max_retries: int,
-            lease_seconds: float, pid: int) -> SessionRecord:  # fmt: skip
-    return {"op": Op.SESSION, "time": time, "n_workers": n_workers, "budget": budget,
-            "max_retries": max_retries, "lease_seconds": lease_seconds, "pid": pid}  # fmt: skip
+            lease_seconds: float, pid: int, host: str | None = None) -> SessionRecord:  # fmt: skip
+    record: SessionRecord = {"op": Op.SESSION, "time": time, "n_workers": n_workers,
+                             "budget": budget, "max_retries": max_retries,
+                             "lease_seconds": lease_seconds, "pid": pid}  # fmt: skip
+    if host is not None:
+        record["host"] = host
+    return record
 
 
 def claim(trial: int, worker: int, pid: int, config: dict[str, Any], time: float,

@@ -82,15 +82,15 @@ class Activity:
     """Who the journal says may still be writing it (see :func:`still_running`)."""
 
     alive: list[int]  # pids named by records of this host (or of no host) that are alive
-    hosts: list[str]  # other hosts named by workers' records: their pids mean nothing here
+    hosts: list[str]  # other hosts named by records with a pid: their pids mean nothing here
     quiet: float | None  # seconds since the newest record's time (None: no dated record)
     lease: float  # the last session's hpo.lease_seconds
 
 
 def activity(path: Path, here: str, now: float) -> Activity:
     """Read (never through a link) which processes the journal names, and on which hosts.
-    A worker's record names its host; records without one (sessions, older journals) are
-    this host's, as before hosts were recorded."""
+    Claims, resumes and sessions name their host; records without one (older journals)
+    are this host's, as before hosts were recorded."""
     pids, hosts, newest, lease = set(), set(), None, 60.0
     for line in Journal(path).complete_lines().splitlines():
         try:
@@ -128,7 +128,7 @@ def still_running(found: Activity) -> str | None:
             "has no dated record" if found.quiet is None else f"was written {found.quiet:.0f} s ago"
         )
         return (
-            f"workers of this study ran on other hosts ({', '.join(found.hosts[:5])}), where "
+            f"processes of this study ran on other hosts ({', '.join(found.hosts[:5])}), where "
             f"this host cannot see their processes, and the journal {age} (less than the "
             f"{found.lease:.0f}-s lease): they may still be running; stop them, or wait "
             "until the journal has been quiet for the lease"

@@ -76,10 +76,11 @@ class StudySpec:
     searcher: SearcherSpec = field(default_factory=SearcherSpec)
     journal: str | None = None  # a PostgreSQL URL; None: journal.jsonl in the study dir
 
-    def session(self, now: float, n_workers: int, pid: int) -> records.SessionRecord:
+    def session(self, now: float, n_workers: int, pid: int,
+                host: str | None = None) -> records.SessionRecord:  # fmt: skip
         """The ``session`` record: this run's operational settings."""
         return records.session(now, n_workers, self.budget.to_json(), self.max_retries,
-                               self.lease_seconds, pid)  # fmt: skip
+                               self.lease_seconds, pid, host)  # fmt: skip
 
     def identity(self) -> dict[str, Any]:
         return {

@@ -341,6 +341,8 @@ class StudyState:
         self._header_first()
         _time(record, self.not_after)
         _int(record, "n_workers", 1)
+        _pid(record)
+        _host(record)
         budget = record.get("budget")
         if not isinstance(budget, dict):
             raise InvalidRecordError(f"its 'budget' is {budget!r}, not a mapping")

@@ -239,7 +239,7 @@ class StudyClient:
             else:
                 check_compatible(self.state.header, spec, str(self.directory))
             self._mark(self.state.header["time"])
-            self._append(spec.session(now, n_workers, os.getpid()))
+            self._append(spec.session(now, n_workers, os.getpid(), self.host))
             interrupted = self.state.running()
             for trial in interrupted if lose_running else ():
                 self.lose(trial.trial_id, trial.attempt, records.INTERRUPTED)
