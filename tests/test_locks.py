@@ -107,6 +107,68 @@ def test_a_killed_holders_lock_is_free_while_its_forked_child_lives(tmp_path: Pa
         os.kill(child, signal.SIGKILL)
 
 
+GIVES_UP = """
+import os, sys, time
+from filelock import Timeout
+from lit_hpo.locks import Flock
+try:
+    with Flock(sys.argv[1], timeout=0.3):
+        print("acquired", flush=True)
+except Timeout:
+    print("timed out", flush=True)
+child = os.fork()  # a worker forked while the wait given up on still waits
+if child == 0:
+    time.sleep(60)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(60)
+"""
+
+INTERRUPTED = """
+import sys, time
+from lit_hpo.locks import Flock
+try:
+    print("waiting", flush=True)
+    with Flock(sys.argv[1], timeout=60):
+        print("acquired", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("script", [GIVES_UP, INTERRUPTED], ids=["timed-out", "ctrl-c"])
+def test_a_wait_given_up_on_lets_the_lock_go_when_it_comes(tmp_path: Path, script: str) -> None:
+    """A waiter waits in the kernel's queue on a thread of its own; when its caller gives
+    up (a timeout, or Ctrl-C) while that thread still waits, the lock it gets later is
+    let go at once, though the process (and a child forked meanwhile) lives on."""
+    path = tmp_path / "j.lock"
+    holder = _holder(path)
+    waiter = subprocess.Popen([sys.executable, "-c", script, str(path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert waiter.stdout is not None
+    children = []
+    try:
+        if script is GIVES_UP:
+            assert waiter.stdout.readline().strip() == "timed out"
+            children.append(int(waiter.stdout.readline()))
+        else:
+            assert waiter.stdout.readline().strip() == "waiting"
+            time.sleep(0.5)  # inside the wait
+            waiter.send_signal(signal.SIGINT)
+            assert waiter.stdout.readline().strip() == "interrupted"
+        holder.send_signal(signal.SIGKILL)  # the lock is released: the waiter's thread gets it
+        holder.wait()
+        assert waiter.poll() is None  # the waiter lives on
+        with Flock(str(path), timeout=5):  # and does not keep it
+            pass
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        waiter.kill()
+        waiter.wait()
+
+
 def test_reentrant_in_a_thread_exclusive_between_threads(tmp_path: Path) -> None:
     lock = Flock(str(tmp_path / "j.lock"), timeout=5)
     order: list[str] = []
