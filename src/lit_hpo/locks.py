@@ -59,7 +59,7 @@ class Flock:
         self._pid = 0
         self._depth = 0
         self._threads = threading.RLock()
-        self._waits: set[_Wait] = set()  # waits given up on whose thread still waits
+        self._waits: set[_Wait] = set()  # waits whose thread may still hold a descriptor
         _FLOCKS.add(self)
 
     def _drop_inherited(self) -> None:
@@ -107,10 +107,12 @@ class Flock:
         except BlockingIOError:
             pass
         wait = _Wait(self._open(), self.path)
+        # Listed until it succeeds (for forked children to close): one given up on (a
+        # timeout, Ctrl-C) stays listed while its thread still waits, then lets go.
+        self._waits = {w for w in self._waits if not w.over} | {wait}
         if not wait.wait(self.timeout):
-            self._waits.add(wait)  # its thread releases the lock if it gets it later
-            self._waits = {w for w in self._waits if not w.over}
             raise Timeout(self.path)
+        self._waits.discard(wait)
         os.close(fd)  # this one holds nothing; the wait's descriptor holds the lock
         return wait.fd
 
@@ -151,7 +153,7 @@ class _Wait:
 
     def __init__(self, fd: int, path: str) -> None:
         self.fd, self.path = fd, path
-        self.over = False  # the thread is done with the descriptor
+        self.over = False  # the descriptor is closed (after a failure, or let go)
         self._got = threading.Event()
         self._abandoned = False
         self._error: BaseException | None = None
@@ -168,12 +170,12 @@ class _Wait:
                 self._got.set()
                 return
         self._release()
-        self.over = True
 
     def _release(self) -> None:
         if self._error is None:  # explicitly: a forked child may share the descriptor
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
+        self.over = True
 
     def _settle(self) -> bool:
         """Whether the thread is through (lock taken, or an error); if not, give up."""
@@ -193,7 +195,7 @@ class _Wait:
         if not self._settle():
             return False
         if self._error is not None:
-            os.close(self.fd)
+            self._release()
             raise self._error
         return True
 
