@@ -38,7 +38,7 @@ bench-overhead: $(VENV)/.bench  ## sleeping trials: ours vs Optuna vs Syne Tune 
 	$(BIN)/python benchmarks/overhead.py
 
 bench-journal: $(VENV)/.bench  ## report latency and replay at scale vs Optuna (~10 min)
-	$(BIN)/python benchmarks/journal.py --optuna-prepop-s 240
+	$(BIN)/python benchmarks/journal.py --optuna-prepop-s 240 --trials 100
 
 bench-lenet: $(VENV)/.bench data  ## the seeds' study: ours vs Syne Tune (~25 min per seed)
 	$(BIN)/python benchmarks/lenet.py --seeds 0 1
