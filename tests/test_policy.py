@@ -46,3 +46,15 @@ def test_a_rerun_after_the_fix_goes_on() -> None:
     assert misconfigured(r.state_of(*records)) is not None
     rerun = r.state_of(*records, r.session(time=10.0))
     assert misconfigured(rerun) is None and may_start_trial(rerun, 11.0)
+
+
+def test_an_error_is_shown_without_the_control_characters_a_journal_line_may_carry() -> None:
+    """A traceback's tail is any text (a user's exception message may hold color codes,
+    so replay accepts it), but it reaches a terminal only as printable characters."""
+    from lit_hpo.policy import last_line
+    from lit_hpo.progress import end_text
+
+    error = "Traceback (most recent call last):\nValueError: \x1b[31mred\x1b[0m\x07"
+    state = r.state_of(r.header(), r.session(), *_failed(0, error=error))
+    assert last_line(state.trials[0]) == "ValueError: ?[31mred?[0m?"
+    assert end_text(state.trials[0], "validation_error").endswith(": ValueError: ?[31mred?[0m?")

@@ -54,9 +54,11 @@ def misconfigured(state: StudyState) -> Trial | None:
 
 
 def last_line(trial: Trial) -> str:
-    """The last line of a failed trial's traceback: the exception and its message."""
+    """The last line of a failed trial's traceback: the exception and its message, each
+    character a terminal would act on (an escape sequence in a journal line) shown as
+    ``?``."""
     lines = (trial.error or "").strip().splitlines()
-    return lines[-1] if lines else ""
+    return "".join(c if c.isprintable() else "?" for c in lines[-1]) if lines else ""
 
 
 def may_start_trial(state: StudyState, now: float, resuming: bool = False) -> bool:

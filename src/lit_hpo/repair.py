@@ -14,6 +14,7 @@ import orjson
 from lit_hpo.checkpoints import pid_alive
 from lit_hpo.journal import Journal, JournalCorruptError, decode_lines
 from lit_hpo.searchers import Search
+from lit_hpo.settings import DEFAULTS
 from lit_hpo.state import CLOCK_SKEW, InvalidRecordError, StudyState
 
 
@@ -91,7 +92,7 @@ def activity(path: Path, here: str, now: float) -> Activity:
     """Read (never through a link) which processes the journal names, and on which hosts.
     Claims, resumes and sessions name their host; records without one (older journals)
     are this host's, as before hosts were recorded."""
-    pids, hosts, newest, lease = set(), set(), None, 60.0
+    pids, hosts, newest, lease = set(), set(), None, float(DEFAULTS.lease_seconds)
     for line in Journal(path).complete_lines().splitlines():
         try:
             record = orjson.loads(line)

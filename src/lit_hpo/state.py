@@ -40,7 +40,12 @@ from lit_hpo.space import Domain, space_from_json
 __all__ = ["FORMAT_VERSION", "STATUSES", "TERMINAL", "InvalidRecordError", "StudyState", "Trial"]
 _DECISIONS = frozenset(ACTIONS)
 _NUMBERS = (int, float)
-_TEXT = (str, type(None))
+
+
+def _printable(value: object) -> bool:
+    return value is None or (type(value) is str and value.isprintable())
+
+
 RESERVED_PREFIXES = ("hpo.", "hydra.")  # config keys that can never be search dimensions
 UNOBSERVED = ("random", "grid")  # searchers whose configs do not depend on results
 BY = ("point", "random", "grid", "model")  # what proposed a claim's config
@@ -62,13 +67,17 @@ def _int(record: Record, key: str, low: int = 0) -> int:
     return value
 
 
-def _text(record: Record, *keys: str) -> None:
+def _text(record: Record, *keys: str, printable: bool = False) -> None:
     """Optional text fields (a reason, an error's tail): shown, exported and compared, so
-    a number or a list where lit_hpo writes text would break a reader later, not here."""
+    a number or a list where lit_hpo writes text would break a reader later, not here.
+    ``printable``: fields lit_hpo fills with words (a reason, "nan"), printed as they are,
+    so a control character (a terminal escape sequence) is refused too."""
     for key in keys:
         value = record.get(key)
         if value is not None and type(value) is not str:
             raise InvalidRecordError(f"its {key!r} is {value!r}, not text")
+        if printable and value is not None and not value.isprintable():
+            raise InvalidRecordError(f"its {key!r} is {value!r}, not printable text")
 
 
 def _pid(record: Record) -> None:
@@ -432,11 +441,12 @@ class StudyState:
 
     def _check_leaving(self, record: Record) -> None:  # a pause or a loss
         self._trial(record)
-        _text(record, "reason")
+        _text(record, "reason", printable=True)
 
     def _check_end(self, record: Record) -> None:
         self._trial(record)
-        _text(record, "reason", "error")
+        _text(record, "reason", printable=True)
+        _text(record, "error")  # a traceback's tail: shown through policy.last_line
         if record.get("status") not in TERMINAL:
             raise InvalidRecordError(
                 f"its status is {record.get('status')!r}, not one of {', '.join(TERMINAL)}"
@@ -461,8 +471,8 @@ class StudyState:
                 and attempt == trial.attempt
                 and (value is None or (type(value) in _NUMBERS and -math.inf < value < math.inf))
                 and record.get("decision") in _DECISIONS
-                and type(record.get("reason", "")) in _TEXT
-                and type(record.get("raw", "")) in _TEXT
+                and _printable(record.get("reason"))
+                and _printable(record.get("raw"))
             ):
                 return
         self._check_report_in_detail(record)
@@ -482,7 +492,7 @@ class StudyState:
             raise InvalidRecordError(
                 f"its decision is {record.get('decision')!r}, not one of {', '.join(ACTIONS)}"
             )
-        _text(record, "reason", "raw")
+        _text(record, "reason", "raw", printable=True)
 
     def _apply_report(self, record: Record) -> None:
         trial = self.trials[record["trial"]]
