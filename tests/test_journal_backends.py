@@ -16,18 +16,18 @@ from typing import Any
 
 import pytest
 
-from lit_hpo.journal import Journal
+from lit_hpo.journal import Journal, JournalWriteError
 from lit_hpo.pg_journal import PgJournal, check_url
 from lit_hpo.spec import spec_from_config
 from lit_hpo.study import StudyClient
-from tests.conftest import ROOT, SEEDS, wait_for
+from tests.conftest import ROOT, SEEDS, fill, small_disk, wait_for
 from tests.records import replayed_stops
 
 pytestmark = pytest.mark.slow
 
 OPEN = """
 import sys
-from lit_hpo.journal import Journal
+from lit_hpo.journal import Journal, JournalWriteError
 from lit_hpo.pg_journal import PgJournal
 def open_journal(directory, url):
     if url == "-":
@@ -373,6 +373,50 @@ def test_a_directory_continues_only_the_server_study_it_belongs_to(
         StudyClient(other, journal=pg_url).open(spec, 1)
     assert (other / "journal.pg").read_text() == foreign  # nothing written
     assert StudyClient(other, journal=pg_url).refresh().header is None
+
+
+def test_a_study_started_on_a_full_disk_stops_with_the_reason(tmp_path: Path,
+                                                             url: str | None) -> None:  # fmt: skip
+    """`-m` on a full disk (the study's directory; its journal there or on a server)
+    stops at the first write with the reason, exit 74 and no traceback, and records
+    nothing."""
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        study = disk / "study"
+        fill(disk / "filler")
+        journal = [f"hpo.journal={url}"] if url else []
+        run = subprocess.run(
+            [sys.executable, "train.py", "-m", "hpo=random", *journal, f"hydra.sweep.dir={study}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        written = study / ("journal.pg" if url else "journal.jsonl")
+        verb = "write" if url else "append to"
+        assert run.returncode == 74, run.stdout + run.stderr
+        assert f"the study stopped: could not {verb} {written}: the disk is full" in run.stderr
+        assert "Traceback" not in run.stdout + run.stderr
+        assert StudyClient(study, journal=url).refresh().header is None  # nothing recorded
+
+
+def test_a_full_disk_under_a_server_study_stops_with_the_reason_and_a_rerun_goes_on(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The journal is on the server, the journal.pg marker in the directory: a disk that
+    fills between the header and the marker's creation time leaves a study that a rerun
+    continues (and whose marker it completes)."""
+    spec = spec_from_config({**SEEDS, "journal": pg_url})
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        study, marker = disk / "study", disk / "study" / "journal.pg"
+        filler = fill(disk / "filler")
+        os.truncate(filler, filler.stat().st_size - 4096)  # one page: one marker, not two
+        with pytest.raises(JournalWriteError, match=r"could not write .*journal\.pg: the disk"):
+            StudyClient(study, journal=pg_url).open(spec, 1)
+        header = StudyClient(study, journal=pg_url).refresh().header
+        assert header is not None and "created" not in marker.read_text()
+
+        filler.unlink()
+        StudyClient(study, journal=pg_url).open(spec, 1)  # the rerun goes on
+        state = StudyClient(study, journal=pg_url).refresh()
+        assert state.header == header and len(state.sessions) == 1
+        assert marker.read_text().endswith(f"created {header['time']!r}\n")
 
 
 def test_lit_hpo_verify_and_export_read_the_server(tmp_path: Path, pg_url: str) -> None:

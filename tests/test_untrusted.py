@@ -8,7 +8,6 @@ import json
 import os
 import pickle
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,16 @@ from lit_hpo.journal import Journal, JournalCorruptError, JournalWriteError
 from lit_hpo.repair import RepairRefusedError, repair
 from lit_hpo.spec import spec_from_config
 from lit_hpo.study import StudyClient
-from tests.conftest import ROOT, SEEDS, SMALL, running_trials, study_env, wait_for
+from tests.conftest import (
+    ROOT,
+    SEEDS,
+    SMALL,
+    fill,
+    running_trials,
+    small_disk,
+    study_env,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -186,32 +194,12 @@ def test_a_rerun_never_runs_code_from_a_journal_line(tmp_path: Path, fashion_roo
     assert not marker.exists()
 
 
-def _tmpfs(path: Path, size: str) -> bool:
-    path.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True)  # fmt: skip
-    return done.returncode == 0
-
-
 def test_a_full_disk_loses_no_acknowledged_append(tmp_path: Path) -> None:
     """1,000 appends at the edge of a full (real, 1 MiB tmpfs) filesystem: each one is
     either on disk whole or refused with a clear error; nothing acknowledged is lost."""
-    disk = tmp_path / "disk"
-    if not _tmpfs(disk, "1m"):
-        pytest.skip("needs root and mount to make a small tmpfs")
-    try:
+    with small_disk(tmp_path / "disk", "1m") as disk:
         journal = Journal(disk / "journal.jsonl")
-        filler = disk / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:  # fill the disk completely
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        os.ftruncate(fd, max(0, os.fstat(fd).st_size - 64 * 1024))  # 64 KiB free
-        os.close(fd)
+        filler = fill(disk / "filler", leave=64 * 1024)
         acknowledged, refused = [], 0
         for index in range(1000):
             record = {"op": "report", "i": index, "pad": "x" * (50 + (index * 37) % 900)}
@@ -229,8 +217,6 @@ def test_a_full_disk_loses_no_acknowledged_append(tmp_path: Path) -> None:
         assert [r["i"] for r in records] == acknowledged  # 0 lost, no fragments
         assert refused > 100 and len(acknowledged) > 100  # it really was at the edge
         assert (disk / "journal.jsonl").read_bytes().endswith(b"\n")
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_stale_attempt_never_ends_pauses_or_reports(tmp_path: Path) -> None:
@@ -393,6 +379,33 @@ def test_a_second_run_on_a_live_study_is_refused(tmp_path: Path, fashion_root: P
         first.communicate()
 
 
+def test_a_study_directory_it_cannot_write_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    """A read-only disk, and a run.lock planted as a link to a file outside the study:
+    `-m` refuses at once, naming the directory and the fix, with no traceback, and
+    writes nothing (never through the link)."""
+    outside = tmp_path / "owners_file"
+    outside.write_text("precious\n")
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "run.lock").symlink_to(outside)
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        (disk / "study").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        for study, why in [(disk / "study", "Read-only file system"),
+                           (planted, "run.lock is a symbolic link")]:  # fmt: skip
+            run = subprocess.run([sys.executable, "train.py", "-m", "hpo=random",
+                                  f"hydra.sweep.dir={study}"], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+            out = run.stdout + run.stderr
+            assert run.returncode == 1, out
+            assert f"cannot run a study in {study}: " in out and why in out, out
+            assert "hydra.sweep.dir=<dir>" in out and "Traceback" not in out, out
+        assert sorted(p.name for p in planted.iterdir()) == ["run.lock"]
+        assert outside.read_text() == "precious\n" and list((disk / "study").iterdir()) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killing_the_run_alone_leaves_no_worker_behind(
@@ -526,28 +539,18 @@ def test_a_unicode_study_path_and_a_planted_multirun_yaml(
 def test_a_study_that_fills_its_disk_stops_with_the_reason_and_resumes_losslessly(
     tmp_path: Path, fashion_root: Path
 ) -> None:
-    disk = tmp_path / "disk"
-    if not _tmpfs(disk, "64m"):
-        pytest.skip("needs root and mount to make a small tmpfs")
-    study = disk / "study"
-    overrides = ["hpo=asha", "model=mlp", "hpo.n_workers=2", "hpo.max_trials=4",
-                 "hpo.max_wallclock_time=null", "trainer.max_epochs=3",
-                 "trainer.limit_train_batches=100", "trainer.limit_val_batches=5",
-                 f"hydra.sweep.dir={study}"]  # fmt: skip
-    command = [sys.executable, "train.py", "-m", *overrides]
-    try:
+    with small_disk(tmp_path / "disk", "64m") as disk:
+        study = disk / "study"
+        overrides = ["hpo=asha", "model=mlp", "hpo.n_workers=2", "hpo.max_trials=4",
+                     "hpo.max_wallclock_time=null", "trainer.max_epochs=3",
+                     "trainer.limit_train_batches=100", "trainer.limit_val_batches=5",
+                     f"hydra.sweep.dir={study}"]  # fmt: skip
+        command = [sys.executable, "train.py", "-m", *overrides]
         run = subprocess.Popen(command, cwd=ROOT, env=study_env(fashion_root),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)  # fmt: skip
         wait_for(lambda: any(t.reports for t in running_trials(study)))
-        filler = disk / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:  # the disk is now full
-            while os.write(fd, b"\0" * (1 << 20)):
-                pass
-        except OSError:
-            pass
-        os.close(fd)
+        filler = fill(disk / "filler")  # the disk is now full
         before = len(Journal(study / "journal.jsonl").read(0)[0])
         out, _ = run.communicate(timeout=240)
         assert run.returncode == 74, out
@@ -562,8 +565,6 @@ def test_a_study_that_fills_its_disk_stops_with_the_reason_and_resumes_losslessl
         assert {t.status for t in study_state.state.trials} <= {"completed", "stopped"}
         for _, epochs in study_state.results.groupby("trial_id").epoch:
             assert list(epochs) == list(range(1, len(epochs) + 1))  # nothing lost or repeated
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_planted_checkpoint_directory_link_fails_the_trial_and_writes_nothing(

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -29,12 +30,12 @@ from omegaconf import DictConfig
 from lit_hpo.cluster import cluster_kind, launcher_keys, ranks_env_to_drop, submit_study
 from lit_hpo.compose import TrialComposer, format_override
 from lit_hpo.hydra_job import HydraJob, name_job, run_job
-from lit_hpo.journal import JournalCorruptError, JournalWriteError
+from lit_hpo.journal import JournalCorruptError, JournalWriteError, unwritable
 from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_interrupts
 from lit_hpo.optuna_sweeper import translate as translate_optuna_sweeper
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
-from lit_hpo.runlock import StudyBusyError, run_lock
+from lit_hpo.runlock import NAME, StudyBusyError, run_lock
 from lit_hpo.safefiles import write_bytes
 from lit_hpo.searchers import random_suggest as suggest
 from lit_hpo.spec import StudySpec, spec_from_config
@@ -242,13 +243,22 @@ def _join(job: HydraJob, spec: StudySpec, study_dir: Path, worker: int,
 
 @contextlib.contextmanager
 def _one_run(study_dir: Path) -> Iterator[None]:
-    """The study directory, created, and held by this ``-m`` run alone (``run.lock``)."""
-    study_dir.mkdir(parents=True, exist_ok=True)
+    """The study directory, created, and held by this ``-m`` run alone (``run.lock``, the
+    first file it writes there, so a directory it cannot write is refused here)."""
     with contextlib.ExitStack() as stack:
         try:
+            study_dir.mkdir(parents=True, exist_ok=True)
             stack.enter_context(run_lock(study_dir))
         except StudyBusyError as err:
             raise StudyConfigError(str(err)) from None
+        except OSError as err:  # not ours to write (EACCES), a read-only disk (EROFS)...
+            what = f"{err.strerror or err} ({err.filename or study_dir})"
+            if err.errno == errno.ELOOP:
+                what = f"{study_dir / NAME} is a symbolic link; lit_hpo never writes through one"
+            raise StudyConfigError(
+                f"cannot run a study in {study_dir}: {what}. Choose a directory you can write "
+                "to with hydra.sweep.dir=<dir>, or fix it."
+            ) from None
         yield
 
 
@@ -259,27 +269,37 @@ def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
 
     node = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     assert isinstance(node, dict)
-
-    def opened() -> None:
-        write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
-
     with _one_run(study_dir):
         try:
             submit_study(spec, study_dir, kind, node, launcher_keys(config.hydra.overrides.hydra),
-                         str(config.hydra.runtime.cwd), opened, wait,
-                         devices_per_trial(config))  # fmt: skip
+                         str(config.hydra.runtime.cwd), lambda: write_multirun(config, study_dir),
+                         wait, devices_per_trial(config))  # fmt: skip
         except (ValueError, JournalCorruptError) as err:
             raise StudyConfigError(str(err)) from None
+        except JournalWriteError as error:
+            print(f"lit_hpo: the study stopped: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_UNWRITABLE) from None
+
+
+def write_multirun(config: DictConfig, study_dir: Path) -> None:
+    """The run's config as ``multirun.yaml``, as Hydra's launchers write it.
+
+    Raises:
+        JournalWriteError: the disk refused it (full, a quota), naming the file.
+    """
+    from omegaconf import OmegaConf
+
+    path = study_dir / "multirun.yaml"
+    try:
+        write_bytes(path, OmegaConf.to_yaml(config).encode())
+    except OSError as error:
+        raise unwritable(f"write {path}", error) from error
 
 
 def _run(job: HydraJob, config: DictConfig, spec: StudySpec, study_dir: Path) -> Any:
-    from omegaconf import OmegaConf
-
-    def opened() -> None:
-        write_bytes(study_dir / "multirun.yaml", OmegaConf.to_yaml(config).encode())
-
     try:
-        run_study(study_dir, spec, job, devices_per_trial(config), opened)
+        run_study(study_dir, spec, job, devices_per_trial(config),
+                  lambda: write_multirun(config, study_dir))  # fmt: skip
     except ValueError as err:  # settings that cannot run; nothing started
         raise StudyConfigError(str(err)) from None
     except KeyboardInterrupt as stop:

@@ -244,14 +244,21 @@ def _write_all(fd: int, payload: bytes, start: int, path: Path) -> None:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, start)
             os.fsync(fd)
-        reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded"}
-        why = reason.get(error.errno or 0, error.strerror or str(error))
-        raise JournalWriteError(
-            error.errno,
-            f"could not append to {path}: {why} ({error}). Nothing was recorded and the "
-            "journal is unchanged; free space (or raise the quota) and rerun the same "
-            "command to continue the study",
-        ) from error
+        raise unwritable(f"append to {path}", error, "Nothing was recorded and the journal is "
+                         "unchanged; free space") from error  # fmt: skip
+
+
+def unwritable(what: str, error: OSError, outcome: str = "Free space") -> JournalWriteError:
+    """The error for a write the study needs (``what``: "append to <journal>", "write
+    <file>") that the OS refused: why in words (a full disk, a quota), what became of the
+    write (``outcome``), and the way on."""
+    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded"}
+    why = reason.get(error.errno or 0, error.strerror or str(error))
+    return JournalWriteError(
+        error.errno,
+        f"could not {what}: {why} ({error}). {outcome} (or raise the quota) and rerun the "
+        "same command to continue the study",
+    )
 
 
 def _repair_torn_tail(fd: int) -> int:

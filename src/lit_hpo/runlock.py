@@ -46,8 +46,11 @@ def run_lock(study_dir: Path) -> Iterator[None]:
                 raise
             raise StudyBusyError(_refusal(study_dir, os.pread(fd, 4096, 0))) from None
         owner = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(owner).encode(), 0)
+        # Who holds it is for a second run's message only: on a full disk the run goes on
+        # to its first journal write, which stops it with the reason.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(owner).encode(), 0)
         yield
     finally:
         os.close(fd)  # closing the descriptor drops the lock

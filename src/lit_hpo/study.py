@@ -23,7 +23,13 @@ from typing import Any, TypeVar
 
 from lit_hpo import records
 from lit_hpo.context import TrialContext, current_client
-from lit_hpo.journal import Journal, JournalCorruptError, JournalDroppedError, Record
+from lit_hpo.journal import (
+    Journal,
+    JournalCorruptError,
+    JournalDroppedError,
+    Record,
+    unwritable,
+)
 from lit_hpo.pg_journal import PgJournal, redact
 from lit_hpo.pg_marker import PG_MARKER, marker_bytes, mismatch, read_marker
 from lit_hpo.policy import decide, may_start_trial
@@ -278,9 +284,19 @@ class StudyClient:
                 raise ValueError(problem)
 
     def _mark(self, created: float | None) -> None:
+        """Write the ``journal.pg`` marker (on a server). A write the disk refuses leaves
+        the old marker whole (the write is atomic), and the study goes on from a rerun:
+        a marker without the creation time is completed then.
+
+        Raises:
+            JournalWriteError: the marker cannot be written (a full disk, a quota).
+        """
         if isinstance(self.journal, PgJournal):
             data = marker_bytes(self.journal.name, created)
-            write_bytes(self.directory / PG_MARKER, data)
+            try:
+                write_bytes(self.directory / PG_MARKER, data)
+            except OSError as error:
+                raise unwritable(f"write {self.directory / PG_MARKER}", error) from error
 
     def join(self, spec: StudySpec) -> None:
         """Check, writing nothing, that this study exists and has ``spec``'s settings: a

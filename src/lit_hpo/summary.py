@@ -19,13 +19,16 @@ def summarize(study_dir: Path, journal: str | None = None) -> Study | None:
     """Print the status table, utilization and best line, and write the figures. A
     failure here (a full disk for the figures, say) is reported, and never masks how the
     run itself ended. ``None`` when the journal cannot be replayed (said on stderr), or
-    when the run stopped before it created one."""
+    when the run stopped before it created the study (its first write refused: the run
+    said why)."""
     if not (study_dir / (PG_MARKER if journal else JOURNAL_NAME)).is_file():
         return None
     try:
         study = load_study(study_dir, journal)
     except (JournalCorruptError, JournalWriteError) as error:
         print(f"lit_hpo: no summary: {error}", file=sys.stderr, flush=True)
+        return None
+    except FileNotFoundError:  # a journal without a header: the study was never created
         return None
     print(study.status_table(), flush=True)
     print(f"worker utilization {utilization(study.state, time.time()):.3f} "
