@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data/FashionMNIST/raw),)
 export LIT_HPO_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install data demo demo-random test lint clean bench-overhead bench-journal bench-lenet bench-search bench-cluster bench-preemption
+.PHONY: install data demo demo-random test lint clean bench-overhead bench-startup bench-journal bench-lenet bench-search bench-cluster bench-preemption
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ $(VENV)/.bench: $(VENV)/.installed
 
 bench-overhead: $(VENV)/.bench  ## sleeping trials: ours vs Optuna vs Syne Tune (~25 min)
 	$(BIN)/python benchmarks/overhead.py
+
+bench-startup: $(VENV)/.bench  ## command start to first report, step by step: ours vs Optuna (~2 min)
+	$(BIN)/python benchmarks/startup.py
 
 bench-journal: $(VENV)/.bench  ## report latency and replay at scale vs Optuna (~10 min)
 	$(BIN)/python benchmarks/journal.py --optuna-prepop-s 240 --trials 100

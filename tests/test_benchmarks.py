@@ -44,6 +44,24 @@ def test_overhead_benchmark_smoke(tmp_path: Path) -> None:
     assert "(b) Lightning path" in (tmp_path / "overhead.md").read_text()
 
 
+def test_startup_benchmark_smoke(tmp_path: Path) -> None:
+    """One `train.py -m` start under the stamping wrapper: every step is stamped, in the
+    order the run takes them, the first report after the fit started."""
+    subprocess.run(
+        [sys.executable, "benchmarks/startup.py", "--systems", "ours", "--repeats", "1",
+         "--epoch-sleep", "0.1", "--out", str(tmp_path)],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    ours = json.loads((tmp_path / "startup.json").read_text())["ours"]
+    steps = ["lightning imported", "Hydra imported", "lit_hpo imported", "sweeper runs",
+             "trial 0 composed and checked", "header", "first claim", "fit starts",
+             "first epoch validated", "first report"]  # fmt: skip
+    assert list(ours) == steps, ours
+    assert [ours[s] for s in steps] == sorted(ours[s] for s in steps), ours
+    assert ours["first report"] - ours["fit starts"] >= 0.1  # the epoch's sleep
+    assert "| first report |" in (tmp_path / "startup.md").read_text()
+
+
 def test_lenet_benchmark_smoke(tmp_path: Path, fashion_root: Path) -> None:
     """Our ASHA on 2% of each epoch for 2 epochs, 15 s: the anytime trace comes from the
     journal and the table, JSON and PNG are written."""
