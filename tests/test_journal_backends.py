@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 OPEN = """
 import sys
-from lit_hpo.journal import Journal, JournalWriteError
+from lit_hpo.journal import Journal
 from lit_hpo.pg_journal import PgJournal
 def open_journal(directory, url):
     if url == "-":
