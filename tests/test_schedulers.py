@@ -30,20 +30,36 @@ def _state(trials: list[tuple[list[float], str]], mode: str = "min") -> StudySta
 
 
 @pytest.mark.parametrize(
-    "paused, rung, eta, expected",
+    "paused, rung, eta, tied_before, expected",
     [
-        pytest.param([], [0.1, 0.2], 2, None, id="nobody-paused"),
-        pytest.param([(0.1, 0)], [0.1], 2, None, id="fewer-than-eta-values"),
-        pytest.param([(0.1, 0)], [0.1, 0.2], 2, 0, id="best-of-two-promoted"),
-        pytest.param([(0.2, 1)], [0.1, 0.2], 2, None, id="worse-of-two-waits"),
-        pytest.param([(0.2, 1), (0.3, 2)], [0.1, 0.2, 0.3, 0.4], 2, 1, id="second-of-four"),
-        pytest.param([(0.3, 2)], [0.1, 0.2, 0.3, 0.4], 2, None, id="third-of-four-waits"),
-        pytest.param([(0.2, 5), (0.2, 3)], [0.1, 0.2, 0.2, 0.9], 2, 3, id="tie-lower-id-first"),
-        pytest.param([(0.1, 0)], [0.1, 0.2, 0.3], 3, 0, id="eta-3"),
+        pytest.param([], [0.1, 0.2], 2, 0, None, id="nobody-paused"),
+        pytest.param([(0.1, 0)], [0.1], 2, 0, None, id="fewer-than-eta-values"),
+        pytest.param([(0.1, 0)], [0.1, 0.2], 2, 0, 0, id="best-of-two-promoted"),
+        pytest.param([(0.2, 1)], [0.1, 0.2], 2, 0, None, id="worse-of-two-waits"),
+        pytest.param([(0.2, 1), (0.3, 2)], [0.1, 0.2, 0.3, 0.4], 2, 0, 1, id="second-of-four"),
+        pytest.param([(0.3, 2)], [0.1, 0.2, 0.3, 0.4], 2, 0, None, id="third-of-four-waits"),
+        pytest.param([(0.2, 5), (0.2, 3)], [0.1, 0.2, 0.2, 0.9], 2, 0, 3, id="tie-lower-id-first"),
+        # trial 3 (lower id) holds the second place at 0.2: trial 5, tied, is third
+        pytest.param([(0.2, 5)], [0.1, 0.2, 0.2, 0.9], 2, 1, None, id="tie-outside-the-quota"),
+        pytest.param([(0.2, 5)], [0.2, 0.2, 0.2, 0.9], 2, 1, 5, id="tie-inside-the-quota"),
+        pytest.param([(0.1, 0)], [0.1, 0.2, 0.3], 3, 0, 0, id="eta-3"),
     ],
 )
-def test_promotable_at_rung(paused, rung, eta, expected) -> None:
-    assert promotable_at_rung(paused, sorted(rung), eta) == expected
+def test_promotable_at_rung(paused, rung, eta, tied_before, expected) -> None:
+    assert promotable_at_rung(paused, sorted(rung), eta, tied_before) == expected
+
+
+def test_trials_tied_at_the_cut_take_its_places_in_id_order() -> None:
+    """Four values at rung 1 (two places, η 2): trial 0 best, trials 1, 2 and 3 tied.
+    Trial 1 (the lowest id of the tie) takes the second place; once it is promoted,
+    trials 2 and 3 stay paused (before, each was promotable in turn)."""
+    scheduler = PromotionASHA(grace_period=1, reduction_factor=2, max_epochs=8)
+    state = _state([([0.1], "running"), ([0.3], "paused"), ([0.3], "paused"),
+                    ([0.3], "paused")])  # fmt: skip
+    assert scheduler.promotable(state) == 1
+    state.apply({"op": "resume", "trial": 1, "attempt": 1, "worker": 1, "time": 1})
+    assert scheduler.promotable(state) is None
+    assert state.tied_before(1, 0.3, 3) == 2 and state.tied_before(1, 0.3, 1) == 0
 
 
 def test_promotion_asha_pauses_at_rungs_and_promotes_from_the_top_rung_first() -> None:
@@ -61,6 +77,55 @@ def test_promotion_asha_pauses_at_rungs_and_promotes_from_the_top_rung_first() -
     assert scheduler.promotable(state) == 0  # rung 2 before rung 1
     state.apply({"op": "resume", "trial": 0, "attempt": 1, "worker": 1, "time": 1})
     assert scheduler.promotable(state) == 3  # then the best paused at rung 1
+
+
+@pytest.mark.parametrize("eta", [2, 3])
+@pytest.mark.parametrize("seed", range(20))
+def test_a_pause_makes_at_most_one_trial_promotable(seed: int, eta: int) -> None:
+    """Why a worker that finds nothing to do may exit (the worker loop does): a trial's
+    pause adds one value to one rung, which lets at most one paused trial into that
+    rung's top ⌊n/η⌋, and the pausing trial's own worker claims next and takes it. So
+    after every pause and the claim that follows, nothing is left promotable: a worker
+    that found nothing would never have found a promotion later. Random studies, 40
+    trials, values that cross and tie."""
+    import random
+
+    rng = random.Random(seed)
+    scheduler = PromotionASHA(grace_period=1, reduction_factor=eta, max_epochs=9)
+    state = state_of(records.header(), records.session())
+    running: dict[int, int] = {}  # trial -> attempt
+    quality: dict[int, float] = {}
+
+    def start() -> None:
+        trial = len(state.trials)
+        state.apply(records.claim(trial))
+        running[trial], quality[trial] = 0, rng.random()
+
+    for _ in range(3):
+        start()
+    while running:
+        trial = rng.choice(sorted(running))
+        epoch = state.trials[trial].last_epoch + 1
+        value = round(quality[trial] + 1 / epoch + rng.choice([0, 0.05, -0.05]), 2)  # ties
+        decision = scheduler.decide(state, trial, epoch, value)
+        state.apply(records.report(trial, epoch, value, decision=decision.action,
+                                   attempt=running[trial]))  # fmt: skip
+        if decision.action == "continue" and epoch < scheduler.max_epochs:
+            continue
+        if decision.action == "pause":
+            state.apply(records.pause(trial, running[trial]))
+        else:
+            state.apply(records.end(trial, "completed"))
+        del running[trial]
+        promoted = scheduler.promotable(state)  # the freed worker claims
+        if promoted is not None:
+            attempt = state.trials[promoted].attempt + 1
+            state.apply({"op": "resume", "trial": promoted, "attempt": attempt, "worker": 0,
+                         "time": 0.0})  # fmt: skip
+            running[promoted] = attempt
+        elif len(state.trials) < 40:
+            start()
+        assert scheduler.promotable(state) is None
 
 
 def test_hyperband_brackets_are_deterministic_and_weighted() -> None:

@@ -184,6 +184,9 @@ class StudyState:
     # steps find running, pending and promotable trials without scanning every trial.
     _ids: dict[str, set[int]] = field(default_factory=lambda: {s: set() for s in STATUSES})
     _paused: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
+    # Per rung epoch that promotion has asked about (``tied_before``): every finite
+    # (value, trial id) there, sorted; built on the first question, kept up to date.
+    _ranked: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
     _bulk: bool = False  # replaying a large batch: defer sorting the rungs
     # One [start, last record time, n_workers] per session (one `-m` run).
     sessions: list[list[float]] = field(default_factory=list)
@@ -505,6 +508,8 @@ class StudyState:
         )
         if value is not None and math.isfinite(value):
             self._add(epoch, self.sign * value)
+            if epoch in self._ranked:
+                bisect.insort(self._ranked[epoch], (self.sign * value, trial.trial_id))
             if self.observed is not None:
                 self.observed.setdefault(epoch, []).append(
                     (self.n_records - 1, trial.trial_id, self.sign * value)
@@ -569,6 +574,22 @@ class StudyState:
     def pending(self) -> list[Trial]:
         """Trials waiting to be resumed, oldest first."""
         return self.with_status(Status.PENDING)
+
+    def tied_before(self, epoch: int, value: float, trial_id: int) -> int:
+        """How many trials with an id below ``trial_id`` reported exactly ``value``
+        (signed: smaller is better) after ``epoch`` epochs: O(log n), after one O(n log n)
+        pass over the trials the first time an epoch is asked about (promotion asks only
+        when a value ties at a rung)."""
+        ranked = self._ranked.get(epoch)
+        if ranked is None:
+            ranked = self._ranked[epoch] = sorted(
+                (self.sign * r.value, trial.trial_id)
+                for trial in self.trials
+                for r in trial.reports
+                if r.epoch == epoch and r.value is not None and math.isfinite(r.value)
+            )
+        first = bisect.bisect_left(ranked, (value, -1))  # the first entry with this value
+        return bisect.bisect_left(ranked, (value, trial_id)) - first
 
     def best_paused(self, epoch: int) -> tuple[float, int] | None:
         """``(value, trial id)`` of the best trial paused at rung ``epoch`` (value signed

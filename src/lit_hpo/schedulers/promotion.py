@@ -4,11 +4,13 @@ A trial runs to the next rung and *pauses* there. When a worker is free it looks
 promotion, from the highest rung down: a paused trial at rung ``r`` is promotable when it
 is among the top ``⌊n/η⌋`` of the ``n`` values recorded at ``r``. The best such trial is
 resumed from its checkpoint (as a new attempt) and runs to the next rung; if none is
-promotable, a new trial starts. Ties at the cut are broken by the lower trial id.
+promotable, a new trial starts. Ties are ranked by trial id, the lower first: of several
+trials tied at the cut, only those whose rank is inside the top ``⌊n/η⌋`` are promotable.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from lit_hpo.records import Action
@@ -19,22 +21,29 @@ from lit_hpo.state import StudyState
 
 
 def promotable_at_rung(
-    paused: list[tuple[float, int]], rung_values: list[float], reduction_factor: int
+    paused: list[tuple[float, int]],
+    rung_values: list[float],
+    reduction_factor: int,
+    tied_before: int = 0,
 ) -> int | None:
-    """The trial to promote from one rung, or ``None``.
+    """The trial to promote from one rung, or ``None``: the best paused trial, if it
+    ranks inside the top ``⌊n/η⌋`` of the rung's ``n`` values (ties ranked by trial id).
 
     Args:
         paused: ``(value at the rung, trial id)`` of the trials paused there (smaller
             values better).
         rung_values: every finite value recorded at the rung, sorted ascending.
         reduction_factor: η.
+        tied_before: how many of the rung's values equal the best paused trial's and
+            come from trials with a lower id (they rank before it). Without it, every
+            trial tied at the cut would be promotable in turn, more than ``⌊n/η⌋``.
     """
     quota = len(rung_values) // reduction_factor
     if quota == 0 or not paused:
         return None
-    cut = rung_values[quota - 1]  # the worst value still inside the top ⌊n/η⌋
     value, trial_id = min(paused)
-    return trial_id if value <= cut else None
+    ahead = bisect.bisect_left(rung_values, value) + tied_before  # ranked before it
+    return trial_id if ahead < quota else None
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,12 @@ class PromotionASHA:
         levels = rung_levels(self.grace_period, self.reduction_factor, self.max_epochs)
         for level in reversed(levels):
             best = state.best_paused(level)  # only the best can be promoted first
-            paused = [best] if best is not None else []
-            chosen = promotable_at_rung(paused, state.rung(level), self.reduction_factor)
+            if best is None:
+                continue
+            values = state.rung(level)
+            tied = bisect.bisect_right(values, best[0]) - bisect.bisect_left(values, best[0])
+            before = state.tied_before(level, *best) if tied > 1 else 0
+            chosen = promotable_at_rung([best], values, self.reduction_factor, before)
             if chosen is not None:
                 return chosen
         return None
