@@ -88,8 +88,8 @@ RUNNERS: dict[tuple[str, str], Callable[[argparse.Namespace, str, Path], Run]] =
 
 
 # What each system's processes import; one process imports them all before the first run,
-# so that no row pays for reading them from disk first (the first run of the 2026-12-06
-# rerun, ours, took 1.9 s longer to its first report than its later runs).
+# so that no row pays for reading them from disk first (on 2026-12-06 the old harness's
+# first run, ours, reported first at 6.08 s; the same command right after, at 4.7-4.9 s).
 IMPORTS = {
     "ours": "lightning, hydra, tensorboard, lit_hpo.hydra_sweep, lit_hpo.callback",
     "optuna": "lightning, optuna, optuna_integration",
