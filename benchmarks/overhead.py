@@ -44,7 +44,6 @@ Writes ``benchmarks/results/overhead.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -54,7 +53,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from measure import RESULTS, ROOT, stamp, versions, write_results  # noqa: E402
+from measure import RESULTS, ROOT, stamp, versions, warm_up, write_results  # noqa: E402
 from overhead_optuna import optuna_run, optuna_worker  # noqa: E402
 from overhead_ours import ours_a, ours_a_worker, ours_b  # noqa: E402
 from overhead_report import analyse, markdown  # noqa: E402
@@ -87,20 +86,14 @@ RUNNERS: dict[tuple[str, str], Callable[[argparse.Namespace, str, Path], Run]] =
 }
 
 
-# What each system's processes import; one process imports them all before the first run,
-# so that no row pays for reading them from disk first (on 2026-12-06 the old harness's
-# first run, ours, reported first at 6.08 s; the same command right after, at 4.7-4.9 s).
+# What each system's processes import (measure.warm_up imports them all before the first
+# run).
 IMPORTS = {
     "ours": "lightning, hydra, tensorboard, lit_hpo.hydra_sweep, lit_hpo.callback",
     "optuna": "lightning, optuna, optuna_integration",
     "optuna_full": "lightning, optuna, optuna_integration, tensorboard",
     "synetune": "lightning, syne_tune",
 }
-
-
-def warm_up(systems: list[str]) -> None:
-    modules = sorted({m.strip() for s in systems for m in IMPORTS[s].split(",")})
-    subprocess.run([sys.executable, "-c", f"import {', '.join(modules)}"], cwd=ROOT, check=True)
 
 
 def label(system: str, sleep_time: float | None) -> str:
@@ -154,7 +147,7 @@ def main() -> None:
         return synetune_tuner(args)
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    warm_up(args.systems)
+    warm_up(IMPORTS, args.systems)
     runs: dict[tuple[str, str, str, float | None], list[dict[str, Any]]] = {}
     for repeat in range(args.repeats):  # round-robin: a drift in the machine hits every row
         for variant, system, scheduler, sleep_time in plan(args):

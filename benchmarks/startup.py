@@ -35,7 +35,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from measure import RESULTS, ROOT, fmt, median, stamp, versions, write_results  # noqa: E402
+from measure import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    fmt,
+    median,
+    stamp,
+    versions,
+    warm_up,
+    write_results,
+)
 
 LAUNCH = "STARTUP_LAUNCH"  # the command's start (epoch seconds), set by the harness
 PREFIX = "@@startup "
@@ -192,10 +201,8 @@ def main() -> None:
     if args.role == "optuna":
         return optuna_child(args.study, args.epoch_sleep)
 
-    warm = {"ours": "lightning, hydra, tensorboard, lit_hpo.hydra_sweep",
-            "optuna": "lightning, optuna, optuna_integration"}  # fmt: skip
-    modules = ", ".join(warm[system] for system in args.systems)
-    subprocess.run([sys.executable, "-c", f"import {modules}"], cwd=ROOT, check=True)
+    warm_up({"ours": "lightning, hydra, tensorboard, lit_hpo.hydra_sweep",
+             "optuna": "lightning, optuna, optuna_integration"}, args.systems)  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {system: [] for system in args.systems}
     runners = {"ours": run_ours, "optuna": run_optuna}
     with tempfile.TemporaryDirectory() as scratch:

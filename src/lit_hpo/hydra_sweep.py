@@ -35,7 +35,7 @@ from lit_hpo.launcher import TaskLoadError, Terminated, run_study, sigterm_inter
 from lit_hpo.optuna_sweeper import translate as translate_optuna_sweeper
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
-from lit_hpo.runlock import NAME, StudyBusyError, run_lock
+from lit_hpo.runlock import StudyBusyError, run_lock
 from lit_hpo.safefiles import write_bytes
 from lit_hpo.searchers import random_suggest as suggest
 from lit_hpo.spec import StudySpec, spec_from_config
@@ -253,8 +253,8 @@ def _one_run(study_dir: Path) -> Iterator[None]:
             raise StudyConfigError(str(err)) from None
         except OSError as err:  # not ours to write (EACCES), a read-only disk (EROFS)...
             what = f"{err.strerror or err} ({err.filename or study_dir})"
-            if err.errno == errno.ELOOP:
-                what = f"{study_dir / NAME} is a symbolic link; lit_hpo never writes through one"
+            if err.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+                what = f"{err.filename} is a symbolic link; lit_hpo never writes through one"
             raise StudyConfigError(
                 f"cannot run a study in {study_dir}: {what}. Choose a directory you can write "
                 "to with hydra.sweep.dir=<dir>, or fix it."
@@ -277,8 +277,7 @@ def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
         except (ValueError, JournalCorruptError) as err:
             raise StudyConfigError(str(err)) from None
         except JournalWriteError as error:
-            print(f"lit_hpo: the study stopped: {error}", file=sys.stderr, flush=True)
-            raise SystemExit(EXIT_UNWRITABLE) from None
+            raise stopped(error) from None
 
 
 def write_multirun(config: DictConfig, study_dir: Path) -> None:
@@ -307,8 +306,7 @@ def _run(job: HydraJob, config: DictConfig, spec: StudySpec, study_dir: Path) ->
         print(f"lit_hpo: {what}; rerun the same command to continue the study", flush=True)
         raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
     except (JournalWriteError, JournalCorruptError, TaskLoadError) as error:
-        print(f"lit_hpo: the study stopped: {error}", file=sys.stderr, flush=True)
-        raise SystemExit(exit_code(error)) from None
+        raise stopped(error) from None
     finally:
         study = summarize(study_dir, spec.journal)
     if study is None:
@@ -320,11 +318,12 @@ def _run(job: HydraJob, config: DictConfig, spec: StudySpec, study_dir: Path) ->
     return study
 
 
-def exit_code(error: BaseException) -> int:
-    """The ``-m`` run's exit status for a study that stopped on ``error``."""
+def stopped(error: BaseException) -> SystemExit:
+    """Say that the study stopped on ``error``; the ``-m`` run's exit, with its status."""
+    print(f"lit_hpo: the study stopped: {error}", file=sys.stderr, flush=True)
     if isinstance(error, JournalWriteError):
-        return EXIT_UNWRITABLE
-    return EXIT_NO_TASK if isinstance(error, TaskLoadError) else EXIT_CORRUPT
+        return SystemExit(EXIT_UNWRITABLE)
+    return SystemExit(EXIT_NO_TASK if isinstance(error, TaskLoadError) else EXIT_CORRUPT)
 
 
 def run_rank(hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig,

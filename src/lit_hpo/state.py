@@ -76,7 +76,7 @@ def _text(record: Record, *keys: str, printable: bool = False) -> None:
         value = record.get(key)
         if value is not None and type(value) is not str:
             raise InvalidRecordError(f"its {key!r} is {value!r}, not text")
-        if printable and value is not None and not value.isprintable():
+        if printable and not _printable(value):
             raise InvalidRecordError(f"its {key!r} is {value!r}, not printable text")
 
 
@@ -577,9 +577,12 @@ class StudyState:
 
     def tied_before(self, epoch: int, value: float, trial_id: int) -> int:
         """How many trials with an id below ``trial_id`` reported exactly ``value``
-        (signed: smaller is better) after ``epoch`` epochs: O(log n), after one O(n log n)
-        pass over the trials the first time an epoch is asked about (promotion asks only
-        when a value ties at a rung)."""
+        (signed: smaller is better) after ``epoch`` epochs: 0 at once when no other
+        trial did; else O(log n), after one O(n log n) pass over the trials the first
+        time an epoch has a tie to rank."""
+        values = self.rung(epoch)
+        if bisect.bisect_right(values, value) - bisect.bisect_left(values, value) < 2:
+            return 0
         ranked = self._ranked.get(epoch)
         if ranked is None:
             ranked = self._ranked[epoch] = sorted(

@@ -72,10 +72,8 @@ class PromotionASHA:
             best = state.best_paused(level)  # only the best can be promoted first
             if best is None:
                 continue
-            values = state.rung(level)
-            tied = bisect.bisect_right(values, best[0]) - bisect.bisect_left(values, best[0])
-            before = state.tied_before(level, *best) if tied > 1 else 0
-            chosen = promotable_at_rung([best], values, self.reduction_factor, before)
+            before = state.tied_before(level, *best)
+            chosen = promotable_at_rung([best], state.rung(level), self.reduction_factor, before)
             if chosen is not None:
                 return chosen
         return None
