@@ -69,6 +69,10 @@ def python() -> str:
     return sys.executable
 
 
+SLEEPY = [  # a study of trials that only sleep: no data, no real training
+    "--config-dir", "benchmarks/conf", "model=sleepy", "data=sleepy", "hpo=overhead",
+    "trainer.max_epochs=4", "model.epoch_sleep=0.5",
+]  # fmt: skip
 SMALL = [
     "trainer.limit_train_batches=10",
     "trainer.limit_val_batches=5",

@@ -22,12 +22,8 @@ from lit_hpo.cluster import (
     ranks_env_to_drop,
     worker_arguments,
 )
-from tests.conftest import ROOT, rank_pids, wait_for
+from tests.conftest import ROOT, SLEEPY, rank_pids, wait_for
 
-SLEEPY = [
-    "--config-dir", "benchmarks/conf", "model=sleepy", "data=sleepy", "hpo=overhead",
-    "trainer.max_epochs=4", "model.epoch_sleep=0.5",
-]  # fmt: skip
 NODE = {"_target_": "x", "submitit_folder": "${hydra.sweep.dir}/.submitit/%j", "timeout_min": 60,
         "cpus_per_task": None, "gpus_per_node": None, "tasks_per_node": 1, "mem_gb": None,
         "nodes": 1, "name": "train", "partition": "gpu", "qos": None, "signal_delay_s": 120,

@@ -25,6 +25,7 @@ from lit_hpo.study import StudyClient
 from tests.conftest import (
     ROOT,
     SEEDS,
+    SLEEPY,
     SMALL,
     fill,
     running_trials,
@@ -384,14 +385,19 @@ def test_a_study_directory_it_cannot_write_is_refused_before_anything_starts(
 ) -> None:
     """A read-only disk, and a run.lock planted as a link to a file outside the study:
     `-m` refuses at once, naming the directory and the fix, with no traceback, and
-    writes nothing (never through the link)."""
+    writes nothing (never through the link). So does a worker joining a study there."""
     outside = tmp_path / "owners_file"
     outside.write_text("precious\n")
     planted = tmp_path / "planted"
     planted.mkdir()
     (planted / "run.lock").symlink_to(outside)
-    with small_disk(tmp_path / "disk", "1m") as disk:
+    with small_disk(tmp_path / "disk", "4m") as disk:
         (disk / "study").mkdir()
+        joined = [sys.executable, "train.py", "-m", *SLEEPY, "model.epoch_sleep=0",
+                  "trainer.max_epochs=1", "hpo.max_trials=1", f"hydra.sweep.dir={disk / 'old'}"]  # fmt: skip
+        created = subprocess.run(joined, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stdout + created.stderr
+        journal = (disk / "old" / "journal.jsonl").read_bytes()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         for study, why in [(disk / "study", "Read-only file system"),
                            (planted, "run.lock is a symbolic link")]:  # fmt: skip
@@ -402,6 +408,14 @@ def test_a_study_directory_it_cannot_write_is_refused_before_anything_starts(
             assert run.returncode == 1, out
             assert f"cannot run a study in {study}: " in out and why in out, out
             assert "hydra.sweep.dir=<dir>" in out and "Traceback" not in out, out
+        # A worker joining an existing study there (hpo.worker, as on another host).
+        run = subprocess.run([*joined, "++hpo.worker=3"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+        out = run.stdout + run.stderr
+        assert run.returncode == 1, out
+        assert f"worker 3 cannot join the study in {disk / 'old'}: Read-only file system" in out
+        assert "make the directory writable" in out and "Traceback" not in out, out
+        assert (disk / "old" / "journal.jsonl").read_bytes() == journal
         assert sorted(p.name for p in planted.iterdir()) == ["run.lock"]
         assert outside.read_text() == "precious\n" and list((disk / "study").iterdir()) == []
 

@@ -36,7 +36,7 @@ from lit_hpo.optuna_sweeper import translate as translate_optuna_sweeper
 from lit_hpo.overrides import domain_from_override
 from lit_hpo.policy import misconfigured
 from lit_hpo.runlock import StudyBusyError, run_lock
-from lit_hpo.safefiles import write_bytes
+from lit_hpo.safefiles import UnsafePathError, open_append, real_directory, write_bytes
 from lit_hpo.searchers import random_suggest as suggest
 from lit_hpo.spec import StudySpec, spec_from_config
 from lit_hpo.study import StudyClient
@@ -231,6 +231,17 @@ def _join(job: HydraJob, spec: StudySpec, study_dir: Path, worker: int,
     except (ValueError, JournalCorruptError) as err:
         raise StudyConfigError(str(err)) from None
     log = study_dir / "workers" / f"worker_{worker}.log"
+    try:  # before anything else: the log is this worker's first write into the study
+        real_directory(log.parent)
+        os.close(open_append(log))
+    except UnsafePathError as err:  # a link or a FIFO planted as its log
+        raise StudyConfigError(f"worker {worker} cannot join the study: {err}") from None
+    except OSError as err:
+        raise StudyConfigError(
+            f"worker {worker} cannot join the study in {study_dir}: {_refusal(err, log)}. "
+            "A worker writes its log, checkpoints and reports there: make the directory "
+            "writable from this machine, then start the worker again."
+        ) from None
     print(f"lit_hpo: worker {worker} joins the study {study_dir} (log: {log})", flush=True)
     for key in ranks_env_to_drop(os.environ, per_trial):
         print(f"lit_hpo: {key} unset in this worker: Lightning's ddp launcher starts each "
@@ -251,15 +262,20 @@ def _one_run(study_dir: Path) -> Iterator[None]:
             stack.enter_context(run_lock(study_dir))
         except StudyBusyError as err:
             raise StudyConfigError(str(err)) from None
-        except OSError as err:  # not ours to write (EACCES), a read-only disk (EROFS)...
-            what = f"{err.strerror or err} ({err.filename or study_dir})"
-            if err.errno == errno.ELOOP:  # O_NOFOLLOW met a link
-                what = f"{err.filename} is a symbolic link; lit_hpo never writes through one"
+        except OSError as err:
             raise StudyConfigError(
-                f"cannot run a study in {study_dir}: {what}. Choose a directory you can write "
-                "to with hydra.sweep.dir=<dir>, or fix it."
+                f"cannot run a study in {study_dir}: {_refusal(err, study_dir)}. Choose a "
+                "directory you can write to with hydra.sweep.dir=<dir>, or fix it."
             ) from None
         yield
+
+
+def _refusal(err: OSError, path: Path) -> str:
+    """Why the study directory refused a write: not ours to write (EACCES), a read-only
+    disk (EROFS), a planted link (ELOOP, from ``O_NOFOLLOW``)..."""
+    if err.errno == errno.ELOOP:
+        return f"{err.filename} is a symbolic link; lit_hpo never writes through one"
+    return f"{err.strerror or err} ({err.filename or path})"
 
 
 def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
