@@ -1,6 +1,6 @@
 """State is a replay of the journal, whoever folds it in and however it is cut: random
-studies driven through real `StudyClient`s sharing one journal file, every step a
-real locked step. After each step, the state of the client that took it (folded in
+studies driven through real `StudyClient`s sharing one journal (a file, or a real
+PostgreSQL server's table), every step a real locked step. After each step, the state of the client that took it (folded in
 piece by piece: its own appends, and the tails the others left it to read under the
 lock) must equal a fresh replay of the whole file, in everything the schedulers and
 the analysis read: each trial, the rungs (per Hyperband bracket too), the paused
@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from lit_hpo.journal import Journal
 from lit_hpo.records import INTERRUPTED
 from lit_hpo.spec import spec_from_config
 from lit_hpo.state import StudyState
@@ -80,17 +79,21 @@ def view(state: StudyState) -> dict[str, Any]:
     }
 
 
-def fresh(path: Path) -> StudyState:
-    records, _ = Journal(path / "journal.jsonl").read(0)
-    state = StudyState()
-    state.apply_all(records)
-    return state
+CASES = [
+    *[("file", scheduler, seed) for scheduler in SCHEDULERS for seed in range(2)],
+    *[("postgres", scheduler, 0) for scheduler in SCHEDULERS],
+]
 
 
-@pytest.mark.parametrize("seed", range(2))
-@pytest.mark.parametrize("scheduler", SCHEDULERS)
-def test_every_client_state_equals_a_fresh_replay(tmp_path: Path, scheduler: str,
-                                                  seed: int) -> None:  # fmt: skip
+@pytest.mark.parametrize(("backend", "scheduler", "seed"), CASES)
+def test_every_client_state_equals_a_fresh_replay(
+    tmp_path: Path, backend: str, scheduler: str, seed: int, request: pytest.FixtureRequest
+) -> None:
+    url = None if backend == "file" else str(request.getfixturevalue("pg_url"))
+
+    def fresh(path: Path) -> StudyState:
+        return StudyClient(path, clock=clock, journal=url).refresh()
+
     rng = random.Random(seed)
     clock = Clock()
     settings = {
@@ -103,9 +106,9 @@ def test_every_client_state_equals_a_fresh_replay(tmp_path: Path, scheduler: str
         **SCHEDULERS[scheduler],
     }
     spec = spec_from_config(settings)
-    clients = [StudyClient(tmp_path, clock=clock) for _ in range(3)]
+    clients = [StudyClient(tmp_path, clock=clock, journal=url) for _ in range(3)]
     clients[0].open(spec, n_workers=4)
-    observer = StudyClient(tmp_path, clock=clock)
+    observer = StudyClient(tmp_path, clock=clock, journal=url)
     running: dict[int, tuple[int, int, int]] = {}  # worker -> (trial, attempt, last epoch)
     stale: list[tuple[int, int, int]] = []  # attempts declared lost while they ran
     quality = {i: rng.random() for i in range(250)}
