@@ -1,11 +1,11 @@
 """State is a replay of the journal, whoever folds it in and however it is cut: random
 studies driven through real `StudyClient`s sharing one journal (a file, or a real
-PostgreSQL server's table), every step a real locked step. After each step, the state of the client that took it (folded in
-piece by piece: its own appends, and the tails the others left it to read under the
-lock) must equal a fresh replay of the whole file, in everything the schedulers and
-the analysis read: each trial, the rungs (per Hyperband bracket too), the paused
-heaps, the tie ranks, the sessions. An observer that reads once early and once at the
-end takes the bulk-replay path."""
+PostgreSQL server's table), every step a real locked step. After each step, the state
+of the client that took it (folded in piece by piece: its own appends, and the tails
+the others left it to read under the lock) must equal a fresh replay of the whole
+journal, in everything the schedulers and the analysis read: each trial, the rungs
+(per Hyperband bracket too), the paused heaps, the tie ranks, the sessions. An
+observer that reads once early and once at the end takes the bulk-replay path."""
 
 from __future__ import annotations
 
