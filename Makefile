@@ -37,7 +37,7 @@ $(VENV)/.bench: $(VENV)/.installed
 bench-overhead: $(VENV)/.bench  ## sleeping trials: ours vs Optuna vs Syne Tune (~25 min)
 	$(BIN)/python benchmarks/overhead.py
 
-bench-startup: $(VENV)/.bench  ## command start to first report, step by step: ours vs Optuna (~2 min)
+bench-startup: $(VENV)/.bench  ## command start to first report, step by step: ours vs Optuna vs hydra-optuna-sweeper (~3 min)
 	$(BIN)/python benchmarks/startup.py
 
 bench-journal: $(VENV)/.bench  ## report latency and replay at scale vs Optuna (~10 min)

@@ -116,6 +116,27 @@ def warm_up(imports: dict[str, str], systems: list[str]) -> None:
     subprocess.run([sys.executable, "-c", f"import {', '.join(modules)}"], cwd=ROOT, check=True)
 
 
+# ------------------------------------------------------------------ start-up stamps
+
+LAUNCH = "STARTUP_LAUNCH"  # the command's start (epoch seconds), set by the harness
+PREFIX = "@@startup "
+
+
+def mark(what: str) -> None:
+    """Print when ``what`` happened, in seconds since the command's start."""
+    print(f"{PREFIX}{time.time() - float(os.environ[LAUNCH]):.4f} {what}", flush=True)
+
+
+def stamps(output: str) -> dict[str, float]:
+    """The steps ``mark`` printed, the first of each name."""
+    found: dict[str, float] = {}
+    for line in output.splitlines():
+        if line.startswith(PREFIX):
+            when, what = line[len(PREFIX) :].split(" ", 1)
+            found.setdefault(what, float(when))
+    return found
+
+
 def machine() -> str:
     """The machine a table was measured on, as every benchmark names it."""
     return (

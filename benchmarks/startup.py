@@ -1,10 +1,10 @@
 """Where the time before the first report goes: ``python train.py -m`` next to an Optuna
 worker, phase by phase, in the same run.
 
-    python benchmarks/startup.py [--repeats 5] [--systems ours optuna]
+    python benchmarks/startup.py [--repeats 5] [--systems ours optuna hydra_optuna]
 
-Both start a study of sleeping trials (``benchmarks/sleepy.py``: one epoch of
-``--epoch-sleep`` s, 2 workers) and are timed from the command's start:
+Each starts a study of sleeping trials (``benchmarks/sleepy.py``: one epoch of
+``--epoch-sleep`` s, 2 workers) and is timed from the command's start:
 
   ours    ``train.py -m --config-dir benchmarks/conf model=sleepy data=sleepy
           hpo=overhead`` run under a thin wrapper that stamps its imports and the sweeper's
@@ -12,9 +12,13 @@ Both start a study of sleeping trials (``benchmarks/sleepy.py``: one epoch of
           from the module's stamps;
   Optuna  a worker as ``benchmarks/overhead.py``'s: Lightning, then ``optuna`` and
           ``optuna-integration`` imported, the study created on a ``JournalStorage``,
-          one trial fitted with ``PyTorchLightningPruningCallback``.
+          one trial fitted with ``PyTorchLightningPruningCallback``;
+  hydra_optuna  the same ``train.py -m`` with hydra-optuna-sweeper (TPE, 2 jobs through
+          Hydra's joblib launcher), in its own environment
+          (``startup_hydra_optuna.py``); its first report is the first result told
+          to Optuna (it has no intermediate reports).
 
-Before the first run one process imports both systems' packages (a warm page cache);
+Before the first run one process imports every system's packages (a warm page cache);
 repeats alternate between the systems. Medians over repeats. Writes
 ``benchmarks/results/startup.{json,md}``.
 """
@@ -35,29 +39,28 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import startup_hydra_optuna as hydra_optuna  # noqa: E402
 from measure import (  # noqa: E402
+    LAUNCH,
+    PREFIX,
     RESULTS,
     ROOT,
     fmt,
+    mark,
     median,
     stamp,
+    stamps,
     versions,
     warm_up,
     write_results,
 )
 
-LAUNCH = "STARTUP_LAUNCH"  # the command's start (epoch seconds), set by the harness
-PREFIX = "@@startup "
 OURS = ["lightning imported", "Hydra imported", "lit_hpo imported", "sweeper runs",
         "trial 0 composed and checked", "header", "first claim", "fit starts",
         "first epoch validated", "first report"]  # fmt: skip
 OPTUNA = ["lightning imported", "optuna imported", "study created", "fit starts",
           "first epoch validated", "first report"]  # fmt: skip
-
-
-def mark(what: str) -> None:
-    """Print when ``what`` happened, in seconds since the command's start."""
-    print(f"{PREFIX}{time.time() - float(os.environ[LAUNCH]):.4f} {what}", flush=True)
+STEPS = list(dict.fromkeys(OURS + OPTUNA + hydra_optuna.STEPS))  # every system's, in order
 
 
 def ours_child(argv: list[str]) -> None:
@@ -123,15 +126,6 @@ def optuna_child(study_path: str, epoch_sleep: float) -> None:
     study.optimize(objective, n_trials=1)
 
 
-def stamps(output: str) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for line in output.splitlines():
-        if line.startswith(PREFIX):
-            when, what = line[len(PREFIX) :].split(" ", 1)
-            found.setdefault(what, float(when))
-    return found
-
-
 def run_ours(work: Path, epoch_sleep: float) -> dict[str, float]:
     from lit_hpo.journal import Journal
 
@@ -167,8 +161,11 @@ def run_optuna(work: Path, epoch_sleep: float) -> dict[str, float]:
     return stamps(done.stdout)
 
 
+RUNNERS = {"ours": run_ours, "optuna": run_optuna, "hydra_optuna": hydra_optuna.run}
+
+
 def markdown(results: dict[str, Any]) -> str:
-    ours, optuna = results.get("ours", {}), results.get("optuna", {})
+    ours, optuna, peer = (results.get(s, {}) for s in ("ours", "optuna", "hydra_optuna"))
     lines = [
         f"Start-up to the first report — {results['machine']}, {results['date']}; "
         + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
@@ -176,20 +173,19 @@ def markdown(results: dict[str, Any]) -> str:
         f"Seconds from the command's start, median of {results['repeats']} runs each "
         f"(alternating); one epoch of {results['epoch_sleep']} s of sleep.",
         "",
-        "| step | lit_hpo (`train.py -m`) | Optuna worker |",
-        "|---|---:|---:|",
+        "| step | lit_hpo (`train.py -m`) | Optuna worker | hydra-optuna-sweeper (`train.py -m`) |",
+        "|---|---:|---:|---:|",
     ]
-    for what in dict.fromkeys(OURS + OPTUNA):
-        lines.append(f"| {what} | {fmt(ours.get(what))} | {fmt(optuna.get(what))} |")
+    for what in STEPS:
+        lines.append(f"| {what} | {fmt(ours.get(what))} | {fmt(optuna.get(what))} | "
+                     f"{fmt(peer.get(what))} |")  # fmt: skip
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--systems", nargs="+", choices=["ours", "optuna"], default=["ours", "optuna"]
-    )
+    parser.add_argument("--systems", nargs="+", choices=list(RUNNERS), default=list(RUNNERS))
     parser.add_argument("--epoch-sleep", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--role", choices=["ours", "optuna"])  # internal: a run's process
@@ -202,22 +198,25 @@ def main() -> None:
         return optuna_child(args.study, args.epoch_sleep)
 
     warm_up({"ours": "lightning, hydra, tensorboard, lit_hpo.hydra_sweep",
-             "optuna": "lightning, optuna, optuna_integration"}, args.systems)  # fmt: skip
+             "optuna": "lightning, optuna, optuna_integration"},
+            [s for s in args.systems if s != "hydra_optuna"])  # fmt: skip
+    if "hydra_optuna" in args.systems:
+        hydra_optuna.warm_up()
     runs: dict[str, list[dict[str, float]]] = {system: [] for system in args.systems}
-    runners = {"ours": run_ours, "optuna": run_optuna}
     with tempfile.TemporaryDirectory() as scratch:
         for repeat in range(args.repeats):
             for system in args.systems:
-                run = runners[system]
+                run = RUNNERS[system]
                 work = Path(scratch) / f"{system}_{repeat}"
                 work.mkdir()
                 runs[system].append(run(work, args.epoch_sleep))
                 print(f"# {system} run {repeat + 1}: {runs[system][-1]}", flush=True)
     medians = {
-        system: {what: median(r.get(what) for r in found) for what in OURS + OPTUNA}
+        system: {what: median(r.get(what) for r in found) for what in STEPS}
         for system, found in runs.items()
     }
-    results = stamp(versions=versions("optuna", "optuna-integration", "hydra-core"),
+    results = stamp(versions={**versions("optuna", "optuna-integration", "hydra-core"),
+                              **hydra_optuna.versions()},
                     repeats=args.repeats, epoch_sleep=args.epoch_sleep, runs=runs,
                     **{system: {k: v for k, v in m.items() if v is not None}
                        for system, m in medians.items()})  # fmt: skip

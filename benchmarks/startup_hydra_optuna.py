@@ -1,0 +1,102 @@
+"""hydra-optuna-sweeper's start, for ``startup.py``: the same Hydra app (``train.py -m``
+on the sleeping model) with the peer's sweeper, TPE, two trials at a time through
+Hydra's joblib launcher (``conf/search/optuna_startup.yaml``), in the peer's own
+environment (``search_peers.peer_python``: it pins ``optuna<3``).
+
+Run as a script under that environment's interpreter, it runs ``train.py -m`` in this
+process under a thin wrapper that stamps its imports, the sweeper's start and the first
+result told to Optuna (the sweeper has no reports: that is the first value it knows,
+when the first batch of jobs has returned). Each trial's fit start and first validated
+epoch come from the module's stamps, as for lit_hpo's rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from measure import LAUNCH, ROOT, mark, stamps  # noqa: E402
+
+STEPS = ["lightning imported", "Hydra imported", "optuna imported", "sweeper runs",
+         "fit starts", "first epoch validated", "first report"]  # fmt: skip
+
+
+def child(argv: list[str]) -> None:
+    import lightning  # noqa: F401
+
+    mark("lightning imported")
+    import hydra  # noqa: F401
+
+    mark("Hydra imported")
+    import optuna
+    from hydra_plugins.hydra_optuna_sweeper import _impl
+
+    mark("optuna imported")
+    sweep, tell = _impl.OptunaSweeperImpl.sweep, optuna.study.Study.tell
+
+    def stamped_sweep(self: Any, arguments: list[str]) -> None:
+        mark("sweeper runs")  # Hydra has composed the run's config
+        return sweep(self, arguments)
+
+    def stamped_tell(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return tell(self, *args, **kwargs)
+        finally:
+            mark("first report")  # the first is kept
+
+    _impl.OptunaSweeperImpl.sweep, optuna.study.Study.tell = stamped_sweep, stamped_tell
+    sys.argv = argv
+    runpy.run_path(argv[0], run_name="__main__")
+
+
+def run(work: Path, epoch_sleep: float) -> dict[str, float]:
+    """One start of the peer, from its command's start."""
+    from search_peers import peer_python
+
+    marks = work / "stamps"
+    command = [str(peer_python()), str(Path(__file__)), str(ROOT / "train.py"), "-m",
+               "--config-dir", str(HERE / "conf"), "model=sleepy", "data=sleepy",
+               "+search=optuna_startup", f"hydra.sweep.dir={work / 'study'}",
+               "trainer.max_epochs=1", f"model.epoch_sleep={epoch_sleep}"]  # fmt: skip
+    launch = time.time()
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, LAUNCH: repr(launch),
+                          "BENCH_STAMPS": str(marks)}, capture_output=True, text=True)  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"hydra-optuna-sweeper exited {done.returncode}:\n{done.stderr}")
+    found = stamps(done.stdout)
+    trials = [json.loads(p.read_text()) for p in marks.glob("*.json")]
+    found["fit starts"] = min(t["fit_start"] for t in trials) - launch
+    found["first epoch validated"] = min(t["val_end"][0] for t in trials) - launch
+    return found
+
+
+def warm_up() -> None:
+    """The peer's packages read once (a warm page cache), as ``measure.warm_up``."""
+    from search_peers import peer_python
+
+    modules = "lightning, hydra, optuna, joblib, hydra_plugins.hydra_optuna_sweeper._impl"
+    subprocess.run([str(peer_python()), "-c", f"import {modules}"], cwd=ROOT, check=True)
+
+
+def versions() -> dict[str, str]:
+    """The peer's own packages, as its environment has them."""
+    from search_peers import PEER_PACKAGES, peer_python
+
+    names = [p.split("==")[0] for p in PEER_PACKAGES[:2]]
+    code = ("import importlib.metadata as m; "
+            f"print(' '.join(m.version(n) for n in {names!r}))")  # fmt: skip
+    out = subprocess.run([str(peer_python()), "-c", code], capture_output=True, text=True)
+    return {f"{n} (peer env)": v for n, v in zip(names, out.stdout.split(), strict=False)}
+
+
+if __name__ == "__main__":
+    child(sys.argv[1:])
