@@ -4,6 +4,7 @@ the line, the byte offset and the way out — never a study made unreadable for 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -59,6 +60,13 @@ def test_a_bad_line_fails_closed_then_verify_and_repair_bring_the_study_back(
     ).read_bytes() == b'{"op": "report", "trial": 3, "epo\n'
     assert [p.name for p in study.glob("journal.jsonl.bak-*")]
     assert main(["verify", str(study)]) == 0
+    # Once every line replays, repair changes nothing: no new backup, the same file.
+    before = sorted(p.name for p in study.iterdir()), os.stat(path).st_ino, path.read_bytes()
+    capsys.readouterr()
+    assert main(["repair", str(study)]) == 0
+    assert "nothing to repair, nothing changed" in capsys.readouterr().out
+    assert (sorted(p.name for p in study.iterdir()), os.stat(path).st_ino,
+            path.read_bytes()) == before  # fmt: skip
 
 
 def test_a_journal_from_a_newer_format_fails_closed(study: Path) -> None:
@@ -115,8 +123,20 @@ def test_repair_and_unlock_wait_for_processes_on_other_hosts(
         assert said == refused, err
     assert (study / "journal.jsonl").read_bytes() == before  # nothing to move either way
     assert main(["repair", str(study), "--force"]) == 0
-    backups = sorted(study.glob("journal.jsonl.bak-*"))  # a second one within a second too
-    assert [b.read_bytes() for b in backups] == [before] * (1 if refused else 2)
+    assert not list(study.glob("journal.jsonl.bak-*"))  # every line replays: none needed
+
+
+def test_repairs_within_one_second_keep_every_backup(study: Path) -> None:
+    path = study / "journal.jsonl"
+    whole = path.read_bytes()
+    for _ in range(3):
+        with open(path, "ab") as file:
+            file.write(b'{"op": "rep')  # a torn tail: a writer died mid-append
+        assert main(["repair", str(study)]) == 0
+        assert path.read_bytes() == whole
+    backups = sorted(study.glob("journal.jsonl.bak-*"))  # -2, -3 within one second
+    assert [b.read_bytes() for b in backups] == [whole + b'{"op": "rep'] * 3
+    assert (study / "journal.jsonl.quarantine").read_bytes() == b'{"op": "rep\n' * 3
 
 
 def test_the_journal_is_not_followed_through_a_symlink(tmp_path: Path) -> None:

@@ -149,7 +149,11 @@ def _repair(args: argparse.Namespace) -> int:
 
     path = _journal_path(args.directory)
     _refuse_if_running(path, args.force)
-    backup, quarantine, moved = repair(path)
+    done = repair(path)
+    if done is None:
+        print(f"{path}: every line replays; nothing to repair, nothing changed")
+        return 0
+    backup, quarantine, moved = done
     print(f"moved {moved} lines to {quarantine}; the original is kept as {backup}")
     return 0
 

@@ -118,8 +118,9 @@ def activity(path: Path, here: str, now: float) -> Activity:
 def still_running(found: Activity) -> str | None:
     """Why the study may still be running (``None``: it is not). This host's processes
     are checked by pid; another host's workers only by the journal going quiet for a
-    lease (a running trial's worker writes a heartbeat every third of it; an idle worker
-    writes nothing, which is why the docs say to stop the study first)."""
+    lease (a running trial's worker writes a heartbeat every third of it; a worker still
+    starting, before its first claim, writes nothing, which is why the docs say to stop
+    the study first)."""
     if found.alive:
         return (
             f"processes of this study are still running here (pids {found.alive}): stop them first"
@@ -137,11 +138,13 @@ def still_running(found: Activity) -> str | None:
     return None
 
 
-def repair(path: Path) -> tuple[Path, Path, int]:
+def repair(path: Path) -> tuple[Path, Path, int] | None:
     """Move bad lines (and a torn tail) to ``<journal>.quarantine``; keep a backup.
 
     Returns:
-        The backup, the quarantine file, and how many lines were moved.
+        The backup, the quarantine file, and how many lines were moved; ``None`` when
+        every line replays (nothing is written then: no backup, no quarantine, and the
+        journal keeps its file).
     """
     if path.is_symlink() or path.parent.is_symlink():
         raise RepairRefusedError(
@@ -165,6 +168,8 @@ def repair(path: Path) -> tuple[Path, Path, int]:
                 "anew with any settings; if it was written by a newer lit_hpo, upgrade "
                 "lit_hpo to read it."
             )
+        if not (problems or torn or bom):
+            return None
         lines = data.split(b"\n")
         bad = {p.line for p in problems}
         backup = _backup(path, (_BOM if bom else b"") + data, mode)
