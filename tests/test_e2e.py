@@ -6,18 +6,20 @@ scheduling, the processes, the journal and Hydra are the real ones.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from lit_hpo import load_study
 from lit_hpo.journal import Journal
-from tests.conftest import ROOT, SMALL, run_train, running_trials, study_env, wait_for
+from tests.conftest import ROOT, SLEEPY, SMALL, run_train, running_trials, study_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -234,6 +236,39 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_interrupted_trials(
     assert [t.attempt for t in study.state.trials] == [1, 1, 0]
     assert all(t.status in ("completed", "stopped") for t in study.state.trials)
     _contiguous_epochs(study)
+
+
+@pytest.mark.parametrize("after", [0.02, 0.4])
+def test_a_second_ctrl_c_cuts_the_stop_short_without_a_traceback_or_a_lost_trial(
+    tmp_path: Path, after: float
+) -> None:
+    """An impatient user presses Ctrl-C twice: the second lands while the workers record
+    their trials, or while the summary is drawn (which, depends on `after`). Either way
+    the run ends at once with exit 130 and no traceback, every trial it ran is recorded
+    as interrupted or ended, and the rerun goes on."""
+    command = [sys.executable, "train.py", "-m", *SLEEPY, f"hydra.sweep.dir={tmp_path}",
+               "hpo.max_trials=4", "hpo.max_wallclock_time=600"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=_interactive_signals)  # fmt: skip
+    wait_for(lambda: sum(bool(t.reports) for t in running_trials(tmp_path)) == 2)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(after)
+    with contextlib.suppress(ProcessLookupError):  # it may have ended already
+        os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=90)
+    # 130, or killed by the SIGINT while the interpreter exits (a shell shows 130 too)
+    assert proc.returncode in (130, -signal.SIGINT), out
+    assert "Traceback" not in out and "rerun the same command" in out, out
+    Journal(tmp_path / "journal.jsonl").read(0)  # every line whole JSON
+    state = load_study(tmp_path).state
+    assert state.running() == [] and len(state.trials) == 2
+    assert {(t.status, t.reason) for t in state.trials} == {("pending", "interrupted")}
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    state = load_study(tmp_path).state
+    assert [t.attempt for t in state.trials] == [1, 1, 0, 0]
+    assert all(t.status == "completed" for t in state.trials)
 
 
 def test_plugin_is_discovered() -> None:

@@ -294,6 +294,8 @@ def _submit(config: DictConfig, spec: StudySpec, study_dir: Path, kind: str,
             raise StudyConfigError(str(err)) from None
         except JournalWriteError as error:
             raise stopped(error) from None
+        except KeyboardInterrupt:  # Ctrl-C once more, after detaching (hpo.wait)
+            raise SystemExit(130) from None
 
 
 def write_multirun(config: DictConfig, study_dir: Path) -> None:
@@ -324,7 +326,10 @@ def _run(job: HydraJob, config: DictConfig, spec: StudySpec, study_dir: Path) ->
     except (JournalWriteError, JournalCorruptError, TaskLoadError) as error:
         raise stopped(error) from None
     finally:
-        study = summarize(study_dir, spec.journal)
+        try:
+            study = summarize(study_dir, spec.journal)
+        except KeyboardInterrupt:  # the summary was cut short; the run's end stands
+            raise SystemExit(130) from None
     if study is None:
         raise SystemExit(EXIT_CORRUPT)
     bad = misconfigured(study.state)

@@ -271,23 +271,53 @@ class Supervisor:
         A Ctrl-C in a terminal reaches the workers too (same process group, so
         ``signalled``); give them a moment to exit on their own before interrupting the
         rest, so that a second interrupt does not land while they write their last record.
+        Another Ctrl-C meanwhile cuts the wait short: the workers left are killed, and
+        this process records their trials as interrupted (resumable) itself.
         """
-        for process in processes.values():
-            process.join(2.0 if signalled else 0.0)
-        for process in processes.values():
-            if process.exitcode is None and process.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGINT)
-        deadline = time.time() + SHUTDOWN_GRACE
-        for process in processes.values():
-            process.join(max(0.0, deadline - time.time()))
-        for process in processes.values():
-            if process.exitcode is None:
-                process.kill()
-                process.join()
-            # A full disk or a bad record: the rerun (after the fix) resumes the trial.
-            with contextlib.suppress(JournalWriteError, JournalCorruptError):
-                self._bury(process, INTERRUPTED)
+        alive = sum(process.exitcode is None for process in processes.values())
+        if alive:
+            self.progress.emit(f"lit_hpo: stopping {alive} workers: each records its trial "
+                               "as interrupted (Ctrl-C again to stop them at once)")  # fmt: skip
+        with _hurried() as hurry:
+            _join_all(processes, 2.0 if signalled else 0.0, hurry)
+            for process in processes.values():
+                if process.exitcode is None and process.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGINT)
+            _join_all(processes, SHUTDOWN_GRACE, hurry)
+            for process in processes.values():
+                if process.exitcode is None:
+                    process.kill()
+                    process.join()
+                # A full disk or a bad record: the rerun (after the fix) resumes the trial.
+                with contextlib.suppress(JournalWriteError, JournalCorruptError):
+                    self._bury(process, INTERRUPTED)
+
+
+def _join_all(processes: dict[int, BaseProcess], seconds: float, hurry: threading.Event) -> None:
+    """Wait until every process has exited, ``seconds`` have passed, or ``hurry`` is set."""
+    deadline = time.monotonic() + seconds
+    for process in processes.values():
+        while process.exitcode is None and not hurry.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            process.join(min(left, 0.05))
+
+
+@contextlib.contextmanager
+def _hurried() -> Iterator[threading.Event]:
+    """An event a Ctrl-C sets for the block (in the main thread: signals land there),
+    instead of raising ``KeyboardInterrupt`` into the shutdown it would cut off."""
+    hurry = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield hurry
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: hurry.set())
+    try:
+        yield hurry
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _last_line(path: str | None) -> str:

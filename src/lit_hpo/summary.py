@@ -20,7 +20,21 @@ def summarize(study_dir: Path, journal: str | None = None) -> Study | None:
     failure here (a full disk for the figures, say) is reported, and never masks how the
     run itself ended. ``None`` when the journal cannot be replayed (said on stderr), or
     when the run stopped before it created the study (its first write refused: the run
-    said why)."""
+    said why).
+
+    Raises:
+        KeyboardInterrupt: a Ctrl-C (the second, often) cut the summary short; it says
+            which commands print and draw it later.
+    """
+    try:
+        return _summarize(study_dir, journal)
+    except KeyboardInterrupt:
+        print(f"lit_hpo: no summary (interrupted); `lit-hpo status {study_dir}` prints it, "
+              f"`lit-hpo plot {study_dir}` draws the figures", flush=True)  # fmt: skip
+        raise
+
+
+def _summarize(study_dir: Path, journal: str | None) -> Study | None:
     if not (study_dir / (PG_MARKER if journal else JOURNAL_NAME)).is_file():
         return None
     try:
