@@ -176,8 +176,23 @@ def _lock_user() -> object:
             TypeError,
             r"cannot be sent to the worker processes.*inside it",
         ),
+        (
+            objectives.curve,
+            {"learning_rate": [0.01, 0.1], "max_epochs": 2},
+            {"max_trials": 3},
+            ValueError,
+            r"no range to search.*'learning_rate': \[0.01, 0.1\].*choice\(\[0.01, 0.1\]\)",
+        ),
     ],
-    ids=["typo", "bad-value", "no-max-epochs", "signature", "extra-key", "unpicklable"],
+    ids=[
+        "typo",
+        "bad-value",
+        "no-max-epochs",
+        "signature",
+        "extra-key",
+        "unpicklable",
+        "no-domain",
+    ],
 )
 def test_bad_arguments_fail_before_anything_is_written(tmp_path, function, space, settings,
                                                       error, message) -> None:  # fmt: skip

@@ -132,6 +132,15 @@ def plan(
     space = {key: dataclasses.replace(value, name=key).to_json()
              for key, value in config_space.items() if isinstance(value, _DOMAINS)}  # fmt: skip
     constants = {key: value for key, value in config_space.items() if key not in space}
+    if not space:
+        lists = [f"choice({list(v)!r})" for v in constants.values() if isinstance(v, list)]
+        hint = f" (a list is one fixed value; to choose from one: {lists[0]})" if lists else ""
+        raise ValueError(
+            f"config_space has no range to search: every entry is a fixed value, passed to "
+            f"every trial as it is ({constants!r}). Make the ones to tune ranges: "
+            f"uniform(a, b), loguniform(a, b), randint(a, b), lograndint(a, b) or "
+            f"choice([a, b, ...]){hint}."
+        )
     hpo = {**settings, "space": space}
     if "max_epochs" not in hpo:
         if "max_epochs" not in constants:
