@@ -51,10 +51,40 @@ def test_a_rerun_after_the_fix_goes_on() -> None:
 def test_an_error_is_shown_without_the_control_characters_a_journal_line_may_carry() -> None:
     """A traceback's tail is any text (a user's exception message may hold color codes,
     so replay accepts it), but it reaches a terminal only as printable characters."""
-    from lit_hpo.policy import last_line
+    from lit_hpo.policy import error_line
     from lit_hpo.progress import end_text
 
     error = "Traceback (most recent call last):\nValueError: \x1b[31mred\x1b[0m\x07"
     state = r.state_of(r.header(), r.session(), *_failed(0, error=error))
-    assert last_line(state.trials[0]) == "ValueError: ?[31mred?[0m?"
+    assert error_line(state.trials[0]) == "ValueError: ?[31mred?[0m?"
     assert end_text(state.trials[0], "validation_error").endswith(": ValueError: ?[31mred?[0m?")
+
+
+def test_an_error_is_the_whole_exception_after_the_last_frame() -> None:
+    """Hydra's InstantiationException spreads over three lines after the last frame (what
+    failed, the cause, the config key); all three are the error, not just the last."""
+    from lit_hpo.policy import error_line
+
+    hydra = (
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "    main()\n"
+        "ValueError: the cause\n\n"
+        "The above exception was the direct cause of the following exception:\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "_instantiate2.py", line 138, in _call_target\n'
+        "    raise InstantiationException(_with_full_key(msg, full_key)) from e\n"
+        "hydra.errors.InstantiationException: Error in call to target 'models.LeNet':\n"
+        "TypeError(\"'>' not supported between instances of 'ListConfig' and 'int'\")\n"
+        "full_key: model\n"
+    )
+    state = r.state_of(r.header(), r.session(), *_failed(0, error=hydra),
+                       *_failed(1, error="plain message\nsecond line"),
+                       *_failed(2, error="x" * 1000))  # fmt: skip
+    assert error_line(state.trials[0]) == (
+        "hydra.errors.InstantiationException: Error in call to target 'models.LeNet': "
+        "TypeError(\"'>' not supported between instances of 'ListConfig' and 'int'\") "
+        "full_key: model"
+    )
+    assert error_line(state.trials[1]) == "second line"  # no traceback: its last line
+    assert error_line(state.trials[2]) == "x" * 397 + "..."

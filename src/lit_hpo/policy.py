@@ -48,17 +48,23 @@ def misconfigured(state: StudyState) -> Trial | None:
     if flagged is not None:
         return flagged
     failed = [t for t in this_run if t.status == Status.FAILED and t.reason == "error"]
-    if len(failed) >= SAME_ERROR and len({last_line(t) for t in failed[:SAME_ERROR]}) == 1:
+    if len(failed) >= SAME_ERROR and len({error_line(t) for t in failed[:SAME_ERROR]}) == 1:
         return failed[SAME_ERROR - 1]
     return None
 
 
-def last_line(trial: Trial) -> str:
-    """The last line of a failed trial's traceback: the exception and its message, each
-    character a terminal would act on (an escape sequence in a journal line) shown as
-    ``?``."""
+def error_line(trial: Trial, limit: int = 400) -> str:
+    """A failed trial's exception on one line: the lines after its traceback's last
+    frame, joined (Hydra's ``InstantiationException`` says what failed on one line, the
+    cause on the next and ``full_key: model`` on the last), at most ``limit``
+    characters, each character a terminal would act on (an escape sequence in a journal
+    line) shown as ``?``."""
     lines = (trial.error or "").strip().splitlines()
-    return "".join(c if c.isprintable() else "?" for c in lines[-1]) if lines else ""
+    frames = [n for n, line in enumerate(lines) if line[:1].isspace()]
+    tail = lines[frames[-1] + 1 :] if frames and frames[-1] + 1 < len(lines) else lines[-1:]
+    text = " ".join(line.strip() for line in tail)
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def may_start_trial(state: StudyState, now: float, resuming: bool = False) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lit_hpo.policy import last_line
+from lit_hpo.policy import error_line
 from lit_hpo.results import best_report
 from lit_hpo.space import config_text
 from lit_hpo.state import StudyState, Trial
@@ -26,7 +26,7 @@ def end_text(trial: Trial, metric: str) -> str:
     if trial.reason:
         text += f" ({trial.reason})"
     if trial.status == "failed" and trial.error:
-        text += f": {last_line(trial)}"
+        text += f": {error_line(trial)}"
     return text
 
 

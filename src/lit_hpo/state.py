@@ -449,7 +449,7 @@ class StudyState:
     def _check_end(self, record: Record) -> None:
         self._trial(record)
         _text(record, "reason", printable=True)
-        _text(record, "error")  # a traceback's tail: shown through policy.last_line
+        _text(record, "error")  # a traceback's tail: shown through policy.error_line
         if record.get("status") not in TERMINAL:
             raise InvalidRecordError(
                 f"its status is {record.get('status')!r}, not one of {', '.join(TERMINAL)}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lit_hpo.journal import JournalCorruptError, JournalWriteError
 from lit_hpo.pg_marker import PG_MARKER
-from lit_hpo.policy import SAME_ERROR, last_line
+from lit_hpo.policy import SAME_ERROR, error_line
 from lit_hpo.results import Study, load_study, utilization
 from lit_hpo.state import Trial
 from lit_hpo.study import JOURNAL_NAME
@@ -64,8 +64,8 @@ def misconfigured_message(trial: Trial) -> str:
     if trial.reason == "error":
         return (
             f"the study stopped after trial {trial.trial_id}: the first {SAME_ERROR} trials "
-            f"failed with the same error before any reported: {last_line(trial)} (their "
+            f"failed with the same error before any reported: {error_line(trial)} (their "
             "tracebacks: workers/worker_*.log); fix it and rerun the same command to go on"
         )
-    last = last_line(trial)
+    last = error_line(trial)
     return f"the study stopped after trial {trial.trial_id}, which could not report: {last}"
