@@ -137,6 +137,24 @@ def stamps(output: str) -> dict[str, float]:
     return found
 
 
+def run_stamped(command: list[str], marks: Path, name: str) -> tuple[dict[str, float], float]:
+    """Run a study's command from now, its ``mark`` stamps and its sleepy trials' own
+    (written into ``marks``: ``benchmarks/sleepy.py``) timed from its start; and the
+    start (epoch seconds)."""
+    import json
+
+    launch = time.time()
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, LAUNCH: repr(launch),
+                          "BENCH_STAMPS": str(marks)}, capture_output=True, text=True)  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    found = stamps(done.stdout)
+    trials = [json.loads(p.read_text()) for p in marks.glob("*.json")]
+    found["fit starts"] = min(t["fit_start"] for t in trials) - launch
+    found["first epoch validated"] = min(t["val_end"][0] for t in trials) - launch
+    return found, launch
+
+
 def machine() -> str:
     """The machine a table was measured on, as every benchmark names it."""
     return (

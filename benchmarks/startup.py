@@ -26,7 +26,6 @@ repeats alternate between the systems. Medians over repeats. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import runpy
 import subprocess
@@ -48,6 +47,7 @@ from measure import (  # noqa: E402
     fmt,
     mark,
     median,
+    run_stamped,
     stamp,
     stamps,
     versions,
@@ -135,18 +135,10 @@ def run_ours(work: Path, epoch_sleep: float) -> dict[str, float]:
                "model=sleepy", "data=sleepy", "hpo=overhead", f"hydra.sweep.dir={study}",
                "trainer.max_epochs=1", f"model.epoch_sleep={epoch_sleep}",
                "hpo.max_trials=2", "hpo.max_wallclock_time=null"]  # fmt: skip
-    launch = time.time()
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, LAUNCH: repr(launch),
-                          "BENCH_STAMPS": str(marks)}, capture_output=True, text=True)  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"train.py -m exited {done.returncode}:\n{done.stdout}{done.stderr}")
-    found = stamps(done.stdout)
+    found, launch = run_stamped(command, marks, "train.py -m")
     records = Journal(study / "journal.jsonl").read(0)[0]
     for what, op in (("header", "study"), ("first claim", "claim"), ("first report", "report")):
         found[what] = min(r["time"] for r in records if r["op"] == op) - launch
-    trials = [json.loads(p.read_text()) for p in marks.glob("*.json")]
-    found["fit starts"] = min(t["fit_start"] for t in trials) - launch
-    found["first epoch validated"] = min(t["val_end"][0] for t in trials) - launch
     return found
 
 

@@ -12,19 +12,16 @@ epoch come from the module's stamps, as for lit_hpo's rows.
 
 from __future__ import annotations
 
-import json
-import os
 import runpy
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from measure import LAUNCH, ROOT, mark, stamps  # noqa: E402
+from measure import ROOT, mark, run_stamped  # noqa: E402
 
 STEPS = ["lightning imported", "Hydra imported", "optuna imported", "sweeper runs",
          "fit starts", "first epoch validated", "first report"]  # fmt: skip
@@ -67,16 +64,7 @@ def run(work: Path, epoch_sleep: float) -> dict[str, float]:
                "--config-dir", str(HERE / "conf"), "model=sleepy", "data=sleepy",
                "+search=optuna_startup", f"hydra.sweep.dir={work / 'study'}",
                "trainer.max_epochs=1", f"model.epoch_sleep={epoch_sleep}"]  # fmt: skip
-    launch = time.time()
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, LAUNCH: repr(launch),
-                          "BENCH_STAMPS": str(marks)}, capture_output=True, text=True)  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"hydra-optuna-sweeper exited {done.returncode}:\n{done.stderr}")
-    found = stamps(done.stdout)
-    trials = [json.loads(p.read_text()) for p in marks.glob("*.json")]
-    found["fit starts"] = min(t["fit_start"] for t in trials) - launch
-    found["first epoch validated"] = min(t["val_end"][0] for t in trials) - launch
-    return found
+    return run_stamped(command, marks, "hydra-optuna-sweeper")[0]
 
 
 def warm_up() -> None:
