@@ -277,7 +277,7 @@ class Supervisor:
         alive = sum(process.exitcode is None for process in processes.values())
         if alive:
             self.progress.emit(f"lit_hpo: stopping {alive} workers: each records its trial "
-                               "as interrupted (Ctrl-C again to stop them at once)")  # fmt: skip
+                               "as interrupted (a Ctrl-C stops them at once)")  # fmt: skip
         with _hurried() as hurry:
             _join_all(processes, 2.0 if signalled else 0.0, hurry)
             for process in processes.values():
