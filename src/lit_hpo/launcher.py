@@ -38,6 +38,7 @@ from lit_hpo.worker import (
 )
 
 SHUTDOWN_GRACE = 30.0  # seconds workers get to record an interrupted trial after Ctrl-C
+HURRIED_GRACE = 1.0  # after a second Ctrl-C: enough to finish an append (milliseconds)
 
 
 def run_study(
@@ -271,8 +272,10 @@ class Supervisor:
         A Ctrl-C in a terminal reaches the workers too (same process group, so
         ``signalled``); give them a moment to exit on their own before interrupting the
         rest, so that a second interrupt does not land while they write their last record.
-        Another Ctrl-C meanwhile cuts the wait short: the workers left are killed, and
-        this process records their trials as interrupted (resumable) itself.
+        Another Ctrl-C meanwhile cuts the wait short: the workers left get a moment to
+        finish a record they may be writing (a worker killed holding a ``strict_soft``
+        lock would leave it held), then are killed, and this process records their
+        trials as interrupted (resumable) itself.
         """
         alive = sum(process.exitcode is None for process in processes.values())
         if alive:
@@ -285,6 +288,8 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(process.pid, signal.SIGINT)
             _join_all(processes, SHUTDOWN_GRACE, hurry)
+            if hurry.is_set():  # a record being written under the lock gets to finish
+                _join_all(processes, HURRIED_GRACE, threading.Event())
             for process in processes.values():
                 if process.exitcode is None:
                     process.kill()
