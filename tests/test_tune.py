@@ -181,7 +181,7 @@ def _lock_user() -> object:
             {"learning_rate": [0.01, 0.1], "max_epochs": 2},
             {"max_trials": 3},
             ValueError,
-            r"no range to search.*'learning_rate': \[0.01, 0.1\].*choice\(\[0.01, 0.1\]\)",
+            r"no range to search: every entry \(learning_rate, max_epochs\).*choice\(\[0.01, 0.1\]\)",
         ),
     ],
     ids=[

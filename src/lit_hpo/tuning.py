@@ -136,8 +136,8 @@ def plan(
         lists = [f"choice({list(v)!r})" for v in constants.values() if isinstance(v, list)]
         hint = f" (a list is one fixed value; to choose from one: {lists[0]})" if lists else ""
         raise ValueError(
-            f"config_space has no range to search: every entry is a fixed value, passed to "
-            f"every trial as it is ({constants!r}). Make the ones to tune ranges: "
+            f"config_space has no range to search: every entry ({', '.join(constants)}) is a "
+            "fixed value, passed to every trial as it is. Make the ones to tune ranges: "
             f"uniform(a, b), loguniform(a, b), randint(a, b), lograndint(a, b) or "
             f"choice([a, b, ...]){hint}."
         )
