@@ -1,6 +1,6 @@
 """Scheduling overhead with trials that only sleep, next to Optuna and Syne Tune.
 
-    python benchmarks/overhead.py [--variants a b] [--systems ours optuna synetune]
+    python benchmarks/overhead.py [--variants a b] [--systems ours optuna synetune ...]
                                   [--schedulers random asha] [--repeats 1]
 
 Each trial samples x ~ uniform(0, 1), sleeps ``--epoch-sleep`` per epoch for ``--epochs``
@@ -22,7 +22,10 @@ Variant (b), the Lightning path — ``SleepyModule`` under a Trainer, stopped by
   optuna    optuna-integration's ``PyTorchLightningPruningCallback`` in two long-lived
             processes;
   synetune  a fresh process per trial importing torch + Lightning (as Syne Tune runs
-            every real trial), reporting at each validation end.
+            every real trial), reporting at each validation end;
+  hydra_optuna  hydra-optuna-sweeper on the same ``train.py -m`` (TPE, 2 jobs at a time
+            through Hydra's joblib launcher; random search only, it cannot prune), in
+            its own environment (``overhead_hydra_optuna.py``).
 
 Before the first run one process imports every system's packages (a warm page cache for
 all); repeats go round-robin over the rows.
@@ -53,7 +56,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import startup_hydra_optuna as hydra_optuna  # noqa: E402
 from measure import RESULTS, ROOT, stamp, versions, warm_up, write_results  # noqa: E402
+from overhead_hydra_optuna import hydra_optuna_run  # noqa: E402
 from overhead_optuna import optuna_run, optuna_worker  # noqa: E402
 from overhead_ours import ours_a, ours_a_worker, ours_b  # noqa: E402
 from overhead_report import analyse, markdown  # noqa: E402
@@ -68,6 +73,8 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, str, float | None]]:
     for variant in args.variants:
         for scheduler in args.schedulers:
             for system in args.systems:
+                if system == "hydra_optuna" and (variant, scheduler) != ("b", "random"):
+                    continue  # a Hydra sweeper (b) without pruning: random search only
                 if system == "synetune":
                     runs += [(variant, system, scheduler, st) for st in args.sleep_times]
                 else:
@@ -83,6 +90,7 @@ RUNNERS: dict[tuple[str, str], Callable[[argparse.Namespace, str, Path], Run]] =
     ("b", "optuna_full"): optuna_run,
     ("a", "synetune"): synetune_run,
     ("b", "synetune"): synetune_run,
+    ("b", "hydra_optuna"): hydra_optuna_run,
 }
 
 
@@ -98,7 +106,8 @@ IMPORTS = {
 
 def label(system: str, sleep_time: float | None) -> str:
     names = {"ours": "lit_hpo", "optuna": "Optuna", "synetune": "Syne Tune",
-             "optuna_full": "Optuna + TensorBoard + checkpoint per epoch"}  # fmt: skip
+             "optuna_full": "Optuna + TensorBoard + checkpoint per epoch",
+             "hydra_optuna": "hydra-optuna-sweeper (TPE, joblib, 2 jobs)"}  # fmt: skip
     return names[system] + (f" (sleep_time {sleep_time:g})" if sleep_time is not None else "")
 
 
@@ -108,7 +117,7 @@ def main() -> None:
     parser.add_argument(
         "--systems",
         nargs="+",
-        choices=["ours", "optuna", "optuna_full", "synetune"],
+        choices=["ours", "optuna", "optuna_full", "synetune", "hydra_optuna"],
         default=["ours", "optuna", "synetune"],
     )
     parser.add_argument(
@@ -147,7 +156,9 @@ def main() -> None:
         return synetune_tuner(args)
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    warm_up(IMPORTS, args.systems)
+    warm_up(IMPORTS, [s for s in args.systems if s != "hydra_optuna"])
+    if "hydra_optuna" in args.systems:  # its own environment
+        hydra_optuna.warm_up()
     runs: dict[tuple[str, str, str, float | None], list[dict[str, Any]]] = {}
     for repeat in range(args.repeats):  # round-robin: a drift in the machine hits every row
         for variant, system, scheduler, sleep_time in plan(args):
@@ -185,7 +196,10 @@ def main() -> None:
             }
         )
     results = stamp(
-        versions=versions("optuna", "optuna-integration", "syne-tune"),
+        versions={
+            **versions("optuna", "optuna-integration", "syne-tune"),
+            **(hydra_optuna.versions() if "hydra_optuna" in args.systems else {}),
+        },
         settings={
             k: args.__dict__[k]
             for k in ("epochs", "epoch_sleep", "wallclock", "n_workers", "repeats")

@@ -68,8 +68,8 @@ class SleepyModule(L.LightningModule):
         if directory:
             from lit_hpo import current_trial
 
-            trial = current_trial()
-            name = f"trial_{trial.trial_id}" if trial else f"pid_{os.getpid()}"
+            trial = current_trial()  # outside lit_hpo (a peer's jobs): named by x
+            name = f"trial_{trial.trial_id}" if trial else f"x_{self.x!r}"
             save_stamps(Path(directory) / f"{name}.json", self.stamps)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

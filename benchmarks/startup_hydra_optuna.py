@@ -12,6 +12,8 @@ epoch come from the module's stamps, as for lit_hpo's rows.
 
 from __future__ import annotations
 
+import json
+import os
 import runpy
 import subprocess
 import sys
@@ -23,6 +25,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from measure import ROOT, mark, run_stamped  # noqa: E402
 
+TRIALS = "BENCH_OPTUNA_TRIALS"  # where the child writes its study's trials, if set
 STEPS = ["lightning imported", "Hydra imported", "optuna imported", "sweeper runs",
          "fit starts", "first epoch validated", "first report"]  # fmt: skip
 
@@ -50,9 +53,26 @@ def child(argv: list[str]) -> None:
         finally:
             mark("first report")  # the first is kept
 
+    created: list[Any] = []
+
+    def create_study(*args: Any, **kwargs: Any) -> Any:
+        created.append(make_study(*args, **kwargs))
+        return created[-1]
+
+    make_study = optuna.create_study
     _impl.OptunaSweeperImpl.sweep, optuna.study.Study.tell = stamped_sweep, stamped_tell
+    optuna.create_study = create_study
     sys.argv = argv
-    runpy.run_path(argv[0], run_name="__main__")
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+    finally:
+        if os.environ.get(TRIALS) and created:  # overhead.py's row: every trial's times
+            Path(os.environ[TRIALS]).write_text(json.dumps([
+                {"state": t.state.name, "x": t.params.get("model.x"),
+                 "start": t.datetime_start and t.datetime_start.timestamp(),
+                 "complete": t.datetime_complete and t.datetime_complete.timestamp()}
+                for t in created[-1].trials
+            ]))  # fmt: skip
 
 
 def run(work: Path, epoch_sleep: float) -> dict[str, float]:
