@@ -139,6 +139,27 @@ def stamps(output: str) -> dict[str, float]:
     return found
 
 
+def run_sampled(command: list[str], env: dict[str, str], log: Path, name: str) -> dict[str, Any]:
+    """Run a study's command from now (``LAUNCH`` set to its start), its output in
+    ``log``, sampling the CPU of its process; ``launch``, ``exited``, ``samples``
+    ((time, CPU) of the process), ``cpu`` (of every child process) and ``busy`` (the
+    machine's). A failed command is no result."""
+    cpu0, busy0, launch = children_cpu(), busy_seconds(), time.time()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env={**env, LAUNCH: repr(launch)},
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        samples: list[tuple[float, float]] = []
+        while proc.poll() is None:
+            cpu_now = process_cpu(proc.pid)
+            if cpu_now is not None:
+                samples.append((time.time(), cpu_now))
+            time.sleep(0.2)
+    exited, cpu, busy = time.time(), children_cpu() - cpu0, busy_seconds() - busy0
+    if proc.returncode:
+        raise SystemExit(f"{name} exited {proc.returncode}; see {log}")
+    return {"launch": launch, "exited": exited, "samples": samples, "cpu": cpu, "busy": busy}
+
+
 def run_stamped(command: list[str], marks: Path, name: str) -> tuple[dict[str, float], float]:
     """Run a study's command from now, its ``mark`` stamps and its sleepy trials' own
     (written into ``marks``: ``benchmarks/sleepy.py``) timed from its start; and the

@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from measure import HERE, LAUNCH, ROOT, busy_seconds, children_cpu, cpu_between, process_cpu
+from measure import HERE, ROOT, cpu_between, run_sampled
 from startup_hydra_optuna import TRIALS
 
 Run = dict[str, Any]
@@ -40,23 +38,13 @@ def hydra_optuna_run(args: argparse.Namespace, scheduler: str, run_dir: Path) ->
                f"model.epoch_sleep={args.epoch_sleep}", f"hydra.sweeper.n_trials={n_trials}",
                f"hydra.sweeper.n_jobs={args.n_workers}",
                f"hydra.launcher.n_jobs={args.n_workers}"]  # fmt: skip
-    cpu0, busy0, launch = children_cpu(), busy_seconds(), time.time()
-    env = {**os.environ, "BENCH_STAMPS": str(stamps), TRIALS: str(out), LAUNCH: repr(launch)}
-    with open(run_dir / "train.log", "w") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        samples: list[tuple[float, float]] = []  # (time, CPU) of the -m process
-        while proc.poll() is None:
-            cpu_now = process_cpu(proc.pid)
-            if cpu_now is not None:
-                samples.append((time.time(), cpu_now))
-            time.sleep(0.2)
-    exited, cpu, busy = time.time(), children_cpu() - cpu0, busy_seconds() - busy0
-    if proc.returncode:
-        raise SystemExit(f"hydra-optuna-sweeper exited {proc.returncode}; see {run_dir}")
+    env = {**os.environ, "BENCH_STAMPS": str(stamps), TRIALS: str(out)}
+    ran = run_sampled(command, env, run_dir / "train.log", "hydra-optuna-sweeper")
     trials = [_trial(stored, stamps) for stored in json.loads(out.read_text())]
     window = [min(t["sched"] for t in trials), max(t["done"] for t in trials)]
-    return {"launch": launch, "exited": exited, "window": window, "trials": trials,
-            "coordinator_cpu": cpu_between(samples, *window), "cpu": cpu, "busy": busy}  # fmt: skip
+    return {"launch": ran["launch"], "exited": ran["exited"], "window": window,
+            "trials": trials, "coordinator_cpu": cpu_between(ran["samples"], *window),
+            "cpu": ran["cpu"], "busy": ran["busy"]}  # fmt: skip
 
 
 def _trial(stored: dict[str, Any], stamps: Path) -> dict[str, Any]:

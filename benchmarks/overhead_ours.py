@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from measure import ROOT, busy_seconds, children_cpu, cpu_between, process_cpu, wait_all
+from measure import ROOT, busy_seconds, children_cpu, cpu_between, run_sampled, wait_all
 
 HERE = Path(__file__).resolve().parent
 OVERHEAD = HERE / "overhead.py"  # the worker processes run its --role entry points
@@ -164,18 +164,7 @@ def ours_b(args: argparse.Namespace, scheduler: str, run_dir: Path) -> Run:
     if scheduler == "asha":
         command += ["hpo.scheduler=asha", "hpo.grace_period=1", "hpo.reduction_factor=2"]
     env = {**os.environ, "BENCH_STAMPS": str(stamps)}
-    cpu0, busy0, launch = children_cpu(), busy_seconds(), time.time()
-    with open(run_dir / "train.log", "w") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        samples: list[tuple[float, float]] = []  # (time, CPU) of the -m process
-        while proc.poll() is None:
-            cpu_now = process_cpu(proc.pid)
-            if cpu_now is not None:
-                samples.append((time.time(), cpu_now))
-            time.sleep(0.2)
-    exited, cpu, busy = time.time(), children_cpu() - cpu0, busy_seconds() - busy0
-    if proc.returncode:
-        raise SystemExit(f"train.py -m exited {proc.returncode}; see {run_dir / 'train.log'}")
+    ran = run_sampled(command, env, run_dir / "train.log", "train.py -m")
     records = journal_records(study)
     journal = trials_from_journal(records)
     trials = []
@@ -194,12 +183,6 @@ def ours_b(args: argparse.Namespace, scheduler: str, run_dir: Path) -> Run:
             }
         )
     window = [min(t["sched"] for t in journal.values()), max(t["done"] for t in journal.values())]
-    return {
-        "launch": launch,
-        "exited": exited,
-        "window": window,
-        "trials": trials,
-        "coordinator_cpu": cpu_between(samples, *window),
-        "cpu": cpu,
-        "busy": busy,
-    }
+    return {"launch": ran["launch"], "exited": ran["exited"], "window": window,
+            "trials": trials, "coordinator_cpu": cpu_between(ran["samples"], *window),
+            "cpu": ran["cpu"], "busy": ran["busy"]}  # fmt: skip
