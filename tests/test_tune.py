@@ -201,6 +201,16 @@ def test_bad_arguments_fail_before_anything_is_written(tmp_path, function, space
     assert not (tmp_path / "s").exists()
 
 
+def test_a_long_list_meant_as_a_choice_is_named_without_its_values(tmp_path) -> None:
+    """The no-range message quotes a list as a choice, but not a list of 10,000 values."""
+    space = {"learning_rate": [i / 10_000 for i in range(10_000)], "max_epochs": 2}
+    with pytest.raises(ValueError) as caught:
+        tune(objectives.curve, space, study_dir=tmp_path / "s", max_trials=3)
+    message = str(caught.value)
+    assert "choice([0.0, 0.0001, 0.0002, 0.0003, 0.0004, 0.0005, ...])" in message
+    assert len(message) < 400 and not (tmp_path / "s").exists()
+
+
 def test_the_domain_helpers_check_their_range_when_called() -> None:
     with pytest.raises(ValueError, match=r"`choice`: choice\(\.\.\.\) needs at least one"):
         choice([])

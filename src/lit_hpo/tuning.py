@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import reprlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -133,7 +134,8 @@ def plan(
              for key, value in config_space.items() if isinstance(value, _DOMAINS)}  # fmt: skip
     constants = {key: value for key, value in config_space.items() if key not in space}
     if not space:
-        lists = [f"choice({list(v)!r})" for v in constants.values() if isinstance(v, list)]
+        # reprlib: a long list shows as its first elements and "...", never in full
+        lists = [f"choice({reprlib.repr(v)})" for v in constants.values() if isinstance(v, list)]
         hint = f" (a list is one fixed value; to choose from one: {lists[0]})" if lists else ""
         raise ValueError(
             f"config_space has no range to search: every entry ({', '.join(constants)}) is a "
