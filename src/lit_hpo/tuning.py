@@ -134,9 +134,10 @@ def plan(
              for key, value in config_space.items() if isinstance(value, _DOMAINS)}  # fmt: skip
     constants = {key: value for key, value in config_space.items() if key not in space}
     if not space:
+        first = next((v for v in constants.values() if isinstance(v, list)), None)
         # reprlib: a long list shows as its first elements and "...", never in full
-        lists = [f"choice({reprlib.repr(v)})" for v in constants.values() if isinstance(v, list)]
-        hint = f" (a list is one fixed value; to choose from one: {lists[0]})" if lists else ""
+        hint = (f" (a list is one fixed value; to choose from one: choice({reprlib.repr(first)}))"
+                if first is not None else "")  # fmt: skip
         raise ValueError(
             f"config_space has no range to search: every entry ({', '.join(constants)}) is a "
             "fixed value, passed to every trial as it is. Make the ones to tune ranges: "
