@@ -183,6 +183,13 @@ def _lock_user() -> object:
             ValueError,
             r"no range to search: every entry \(learning_rate, max_epochs\).*choice\(\[0.01, 0.1\]\)",
         ),
+        (
+            objectives.curve,
+            {1: loguniform(1e-2, 1), "max_epochs": 2},
+            {"max_trials": 3},
+            TypeError,
+            r"argument names, so strings, but one is 1 \(int\); write it as '1'",
+        ),
     ],
     ids=[
         "typo",
@@ -192,6 +199,7 @@ def _lock_user() -> object:
         "extra-key",
         "unpicklable",
         "no-domain",
+        "name-not-a-string",
     ],
 )
 def test_bad_arguments_fail_before_anything_is_written(tmp_path, function, space, settings,

@@ -173,7 +173,15 @@ def spec_from_config(hpo: dict[str, Any]) -> StudySpec:
             f"`hpo.n_workers` must be a positive integer (or null for one per GPU / the CPU "
             f"default), but got {n_workers!r}."
         )
-    space = {key: parse_domain(key, expr) for key, expr in (hpo.get("space") or {}).items()}
+    given = hpo.get("space") or {}
+    named = next((key for key in given if not isinstance(key, str) or not key), None)
+    if named is not None:
+        raise TypeError(
+            f"`hpo.space` has the key {named!r} ({type(named).__name__}): its keys are the "
+            "config keys to search, such as model.learning_rate; quote a number ('1') to "
+            "use it as a key."
+        )
+    space = {key: parse_domain(key, expr) for key, expr in given.items()}
     reserved = [key for key in space if key.startswith(RESERVED_PREFIXES)]
     if reserved:
         raise ValueError(

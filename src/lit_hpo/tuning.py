@@ -128,6 +128,11 @@ def plan(
     if not isinstance(config_space, Mapping):
         raise TypeError(f"config_space must be a dict of names to domains and values, "
                         f"but got {config_space!r}.")  # fmt: skip
+    named = next((key for key in config_space if not isinstance(key, str)), None)
+    if named is not None:
+        raise TypeError(f"config_space's names are the training function's argument names, "
+                        f"so strings, but one is {named!r} ({type(named).__name__}); "
+                        f"write it as {str(named)!r}.")  # fmt: skip
     if "space" in settings:
         raise TypeError("tune() takes the search space as config_space, not space=.")
     space = {key: dataclasses.replace(value, name=key).to_json()
